@@ -1,0 +1,118 @@
+"""Tables every stage shares: companies, users and keys, the audit log, the outbox, idempotency."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from o2c.core.db import Base, ExactDecimal, Id, JsonType, UtcDateTime
+
+
+class Company(Base):
+    """A business unit: its own currency, time zone, warehouses, document series and ledger."""
+
+    __tablename__ = "companies"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    country: Mapped[str] = mapped_column(String(2))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # A price override further than this from the list price (in percent) needs a pricing approver.
+    price_override_threshold_pct: Mapped[Decimal] = mapped_column(ExactDecimal(4), default=Decimal(10))
+    # Days from confirmation to the expected delivery date promised in the order confirmation.
+    default_lead_days: Mapped[int] = mapped_column(Integer, default=3)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254))
+    password_hash: Mapped[str | None] = mapped_column(String(300))
+    roles: Mapped[str] = mapped_column(String(400))  # space-separated role names
+    # Set for a customer's portal user: they see that customer's records and nothing else.
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class UserCompany(Base):
+    __tablename__ = "user_companies"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), primary_key=True)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(12))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex; the key is never stored
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AuditRecord(Base):
+    """Append-only: who did what to which record, when and why. An order's timeline reads from here."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(String(80))
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[int] = mapped_column(Id)
+    action: Mapped[str] = mapped_column(String(60))
+    from_status: Mapped[str | None] = mapped_column(String(30))
+    to_status: Mapped[str | None] = mapped_column(String(30))
+    reason: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict | None] = mapped_column(JsonType)
+
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id", "id"),)
+
+
+class OutboxEvent(Base):
+    """An event written in the same transaction as the change it reports; delivered at least once."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"))
+    topic: Mapped[str] = mapped_column(String(80))
+    entity_id: Mapped[int | None] = mapped_column(Id)
+    payload: Mapped[dict] = mapped_column(JsonType)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    available_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_outbox_pending", "processed_at", "available_at", "id"),)
+
+
+class OutboxDelivery(Base):
+    """One row per (event, subscriber) that has handled it: makes every consumer idempotent."""
+
+    __tablename__ = "outbox_deliveries"
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), primary_key=True)
+    subscriber: Mapped[str] = mapped_column(String(120), primary_key=True)
+    delivered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict] = mapped_column(JsonType)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (UniqueConstraint("user_id", "key"),)

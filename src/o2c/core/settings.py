@@ -1,0 +1,28 @@
+"""Settings from environment variables prefixed O2C_ (pydantic-settings)."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="O2C_", extra="ignore")
+
+    database_url: str = "sqlite:///./o2c.db"
+    # PostgreSQL pool per process; SQLite ignores it.
+    pool_size: int = 10
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_sender: str = "orders@o2c.example"
+    smtp_timeout_seconds: float = 10.0
+    # The in-process dispatcher of `o2c serve` (embedded default); off when a separate worker runs.
+    dispatcher_in_process: bool | None = None
+    dispatcher_poll_seconds: float = 1.0
+    # Largest quantity one line may carry: anything above is a typing error, not an order.
+    max_line_quantity: int = 1_000_000
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

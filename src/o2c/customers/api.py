@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from o2c.core.db import read_session
+from o2c.core.schemas import Page
+from o2c.customers import service
+from o2c.customers.schemas import CustomerIn, CustomerOut, CustomerPatch
+from o2c.web.deps import CtxDep, IdemKey, ReaderDep, cursor_to_id
+from o2c.web.responses import change, create
+
+router = APIRouter(prefix="/customers", tags=["customers"])
+
+
+@router.post("", status_code=201, response_model=CustomerOut)
+def create_customer(data: CustomerIn, ctx: CtxDep, idempotency_key: IdemKey = None):
+    return create(ctx, idempotency_key, "/customers", data, CustomerOut,
+                  lambda s: service.create_customer(s, ctx.actor, ctx.company_id, data))
+
+
+@router.get("", response_model=Page[CustomerOut])
+def list_customers(ctx: ReaderDep, q: str | None = Query(None, max_length=200), cursor: str | None = None,
+                   limit: int = Query(50, ge=1, le=500)):
+    with read_session() as s:
+        items = service.list_customers(s, ctx.actor, ctx.company_id, cursor_to_id(cursor) or 0, limit, q)
+        page = Page[CustomerOut](items=items, next_cursor=str(items[-1]["id"]) if len(items) == limit else None)
+        return page
+
+
+@router.get("/{customer_id}", response_model=CustomerOut)
+def get_customer(customer_id: int, ctx: ReaderDep):
+    with read_session() as s:
+        return CustomerOut.model_validate(service.customer_view(s, ctx.company_id, customer_id, ctx.actor))
+
+
+@router.patch("/{customer_id}", response_model=CustomerOut)
+def update_customer(customer_id: int, patch: CustomerPatch, ctx: CtxDep):
+    return change(CustomerOut, lambda s: service.update_customer(s, ctx.actor, ctx.company_id, customer_id, patch))

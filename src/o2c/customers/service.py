@@ -1,0 +1,135 @@
+"""Customer use cases: create the golden record with this company's account, read, change."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from o2c.core import audit, clock
+from o2c.core.auth import Actor, require
+from o2c.core.errors import Conflict, ErrorList, Forbidden, NotFound
+from o2c.core.money import known_currencies
+from o2c.customers.models import Customer, CustomerAccount, CustomerAddress
+from o2c.customers.rules import Address, address_errors
+from o2c.customers.schemas import AddressIn, CustomerIn, CustomerPatch
+
+
+def _addr_fields(a: AddressIn) -> dict:
+    return a.model_dump()
+
+
+def _check_address(errors: ErrorList, a: AddressIn, prefix: str) -> None:
+    for e in address_errors(Address(**a.model_dump()), prefix):
+        errors.add(e.field, e.code, e.message)
+
+
+def create_customer(session: Session, actor: Actor, company_id: int, data: CustomerIn) -> dict:
+    require(actor, "masterdata.write")
+    errors = ErrorList()
+    if data.currency not in known_currencies():
+        errors.add("currency", "unknown", f"{data.currency} is not an ISO 4217 currency")
+    _check_address(errors, data.billing_address, "billing_address")
+    for i, a in enumerate(data.shipping_addresses):
+        _check_address(errors, a, f"shipping_addresses[{i}]")
+    errors.raise_if_any()
+    if session.scalar(select(Customer.id).where(Customer.code == data.code)) is not None:
+        raise Conflict(f"a customer with code {data.code!r} exists already", field="code")
+    now = clock.now()
+    c = Customer(
+        code=data.code, legal_name=data.legal_name, email=data.email, phone=data.phone,
+        tax_id=data.tax_id, created_at=now,
+    )
+    session.add(c)
+    session.flush()
+    session.add(CustomerAddress(customer_id=c.id, kind="billing", is_default=True, **_addr_fields(data.billing_address)))
+    for i, a in enumerate(data.shipping_addresses):
+        session.add(CustomerAddress(customer_id=c.id, kind="shipping", is_default=i == 0, **_addr_fields(a)))
+    session.add(
+        CustomerAccount(
+            company_id=company_id, customer_id=c.id, currency=data.currency,
+            payment_terms_days=data.payment_terms_days, tax_exempt=data.tax_exempt,
+            tax_exemption_ref=data.tax_exemption_ref,
+            ship_complete=data.ship_preference == "ship_complete",
+            discount_pct=data.discount_pct, active=True, created_at=now,
+        )
+    )
+    session.flush()
+    audit.record(session, actor, "customer", c.id, "created", company_id=company_id, data={"code": c.code})
+    return customer_view(session, company_id, c.id)
+
+
+def load(session: Session, company_id: int, customer_id: int, actor: Actor | None = None) -> tuple[Customer, CustomerAccount]:
+    """The customer and this company's account with it; a portal user may load only their own."""
+    if actor is not None and actor.customer_id is not None and actor.customer_id != customer_id:
+        raise NotFound(f"customer {customer_id} not found")
+    row = session.execute(
+        select(Customer, CustomerAccount)
+        .join(CustomerAccount, CustomerAccount.customer_id == Customer.id)
+        .where(Customer.id == customer_id, CustomerAccount.company_id == company_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"customer {customer_id} not found")
+    return row[0], row[1]
+
+
+def find_by_code(session: Session, company_id: int, code: str) -> int | None:
+    return session.scalar(
+        select(Customer.id)
+        .join(CustomerAccount, CustomerAccount.customer_id == Customer.id)
+        .where(Customer.code == code, CustomerAccount.company_id == company_id)
+    )
+
+
+def customer_view(session: Session, company_id: int, customer_id: int, actor: Actor | None = None) -> dict:
+    c, acc = load(session, company_id, customer_id, actor)
+    addrs = list(session.scalars(select(CustomerAddress).where(CustomerAddress.customer_id == c.id).order_by(CustomerAddress.id)))
+    billing = next((a for a in addrs if a.kind == "billing"), None)
+    return {
+        "id": c.id, "code": c.code, "legal_name": c.legal_name, "email": c.email, "phone": c.phone,
+        "tax_id": c.tax_id, "currency": acc.currency, "payment_terms_days": acc.payment_terms_days,
+        "tax_exempt": acc.tax_exempt, "tax_exemption_ref": acc.tax_exemption_ref,
+        "ship_preference": "ship_complete" if acc.ship_complete else "ship_partial",
+        "discount_pct": acc.discount_pct, "active": acc.active,
+        "billing_address": billing,
+        "shipping_addresses": [a for a in addrs if a.kind == "shipping"],
+        "created_at": c.created_at,
+    }
+
+
+def list_customers(session: Session, actor: Actor, company_id: int, after: int, limit: int, q: str | None) -> list[dict]:
+    stmt = (
+        select(Customer.id)
+        .join(CustomerAccount, CustomerAccount.customer_id == Customer.id)
+        .where(CustomerAccount.company_id == company_id, Customer.id > after)
+        .order_by(Customer.id)
+        .limit(limit)
+    )
+    if actor.customer_id is not None:
+        stmt = stmt.where(Customer.id == actor.customer_id)
+    if q:
+        stmt = stmt.where(Customer.legal_name.ilike(f"%{q}%") | (Customer.code == q))
+    return [customer_view(session, company_id, cid) for cid in session.scalars(stmt)]
+
+
+def update_customer(session: Session, actor: Actor, company_id: int, customer_id: int, patch: CustomerPatch) -> dict:
+    require(actor, "masterdata.write")
+    if actor.customer_id is not None:
+        raise Forbidden("portal users cannot change customer master data")
+    c, acc = load(session, company_id, customer_id)
+    changes = patch.model_dump(exclude_unset=True)
+    before = {}
+    for k, v in changes.items():
+        if k in ("legal_name", "email", "phone", "tax_id"):
+            before[k] = getattr(c, k)
+            setattr(c, k, v)
+        elif k == "ship_preference":
+            before[k] = "ship_complete" if acc.ship_complete else "ship_partial"
+            acc.ship_complete = v == "ship_complete"
+        else:
+            before[k] = getattr(acc, k)
+            setattr(acc, k, v)
+    audit.record(
+        session, actor, "customer", c.id, "updated", company_id=company_id,
+        data={"changes": {k: str(v) for k, v in changes.items()}, "before": {k: str(v) for k, v in before.items()}},
+    )
+    session.flush()
+    return customer_view(session, company_id, customer_id)

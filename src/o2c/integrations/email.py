@@ -1,0 +1,23 @@
+"""Email over SMTP to the configured server (O2C_SMTP_HOST / O2C_SMTP_PORT)."""
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+from email.utils import formatdate
+
+from o2c.core.settings import get_settings
+
+
+def send(to: str, subject: str, body: str, *, message_id: str) -> None:
+    """Send one plain-text message. `message_id` is stable per event, so a re-delivery after a crash
+    carries the same Message-ID and a mail client can tell it is the same message."""
+    s = get_settings()
+    msg = EmailMessage()
+    msg["From"] = s.smtp_sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = f"<{message_id}@o2c>"
+    msg.set_content(body)
+    with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds) as smtp:
+        smtp.send_message(msg)

@@ -1,0 +1,170 @@
+"""Inventory use cases: warehouses, stock on hand, and reserving stock for orders.
+
+Reserving is one locked step: the stock rows of the order's products are locked in a fixed order
+(product, warehouse), the plan is made from what they show, and the rows are updated before the
+transaction commits. Concurrent reservations of the same product queue on those rows; none can
+oversell, and a CHECK constraint (reserved <= on_hand) guards the invariant in the database too.
+Callers do this as the last step before commit, to keep the locked section short.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from o2c.catalog.models import Product
+from o2c.core import audit, clock
+from o2c.core.auth import Actor, require
+from o2c.core.errors import Conflict, ErrorList, NotFound
+from o2c.customers.rules import Address, address_errors
+from o2c.inventory.models import Reservation, Stock, Warehouse
+from o2c.inventory.rules import Need, Plan, plan_reservation
+from o2c.inventory.schemas import StockSet, WarehouseIn
+
+
+def create_warehouse(session: Session, actor: Actor, company_id: int, data: WarehouseIn) -> Warehouse:
+    require(actor, "masterdata.write")
+    errors = ErrorList()
+    for e in address_errors(Address(**data.address.model_dump()), "address"):
+        errors.add(e.field, e.code, e.message)
+    errors.raise_if_any()
+    if session.scalar(select(Warehouse.id).where(Warehouse.company_id == company_id, Warehouse.code == data.code)):
+        raise Conflict(f"a warehouse with code {data.code!r} exists already", field="code")
+    w = Warehouse(
+        company_id=company_id, code=data.code, latitude=data.latitude, longitude=data.longitude,
+        active=True, created_at=clock.now(), **data.address.model_dump(),
+    )
+    session.add(w)
+    session.flush()
+    audit.record(session, actor, "warehouse", w.id, "created", company_id=company_id, data={"code": w.code})
+    return w
+
+
+def warehouse_view(w: Warehouse) -> dict:
+    return {
+        "id": w.id, "code": w.code, "latitude": w.latitude, "longitude": w.longitude, "active": w.active,
+        "address": {k: getattr(w, k) for k in ("name", "line1", "line2", "city", "region", "postal_code", "country")},
+    }
+
+
+def list_warehouses(session: Session, company_id: int) -> list[Warehouse]:
+    return list(session.scalars(select(Warehouse).where(Warehouse.company_id == company_id).order_by(Warehouse.id)))
+
+
+def set_on_hand(session: Session, actor: Actor, company_id: int, data: StockSet) -> dict:
+    require(actor, "stock.write")
+    product = session.scalar(select(Product).where(Product.company_id == company_id, Product.sku == data.sku))
+    wh = session.scalar(select(Warehouse).where(Warehouse.company_id == company_id, Warehouse.code == data.warehouse))
+    errors = ErrorList()
+    if product is None:
+        errors.add("sku", "unknown", f"no product with SKU {data.sku!r}")
+    if wh is None:
+        errors.add("warehouse", "unknown", f"no warehouse {data.warehouse!r}")
+    errors.raise_if_any()
+    row = session.scalar(
+        select(Stock).where(Stock.product_id == product.id, Stock.warehouse_id == wh.id).with_for_update()
+    )
+    before = row.on_hand if row else Decimal(0)
+    if row is None:
+        row = Stock(company_id=company_id, product_id=product.id, warehouse_id=wh.id, on_hand=Decimal(0),
+                    reserved=Decimal(0), updated_at=clock.now())
+        session.add(row)
+    if data.on_hand < row.reserved:
+        raise Conflict(
+            f"on hand cannot go below the {row.reserved.normalize()} reserved for orders",
+            errors=[], field="on_hand",
+        )
+    row.on_hand = data.on_hand
+    row.updated_at = clock.now()
+    session.flush()
+    audit.record(session, actor, "stock", row.id, "on_hand_set", company_id=company_id, reason=data.reason,
+                 data={"sku": data.sku, "warehouse": data.warehouse, "before": str(before), "after": str(data.on_hand)})
+    return stock_view(row, product.sku, wh.code)
+
+
+def stock_view(row: Stock, sku: str, warehouse: str) -> dict:
+    return {"sku": sku, "warehouse": warehouse, "on_hand": row.on_hand, "reserved": row.reserved,
+            "available": row.on_hand - row.reserved}
+
+
+def list_stock(session: Session, company_id: int, sku: str | None, warehouse: str | None, after: int, limit: int) -> list[dict]:
+    stmt = (
+        select(Stock, Product.sku, Warehouse.code)
+        .join(Product, Product.id == Stock.product_id)
+        .join(Warehouse, Warehouse.id == Stock.warehouse_id)
+        .where(Stock.company_id == company_id, Stock.id > after)
+        .order_by(Stock.id)
+        .limit(limit)
+    )
+    if sku:
+        stmt = stmt.where(Product.sku == sku)
+    if warehouse:
+        stmt = stmt.where(Warehouse.code == warehouse)
+    return [stock_view(r, s, w) | {"id": r.id} for r, s, w in session.execute(stmt)]
+
+
+def reserve(session: Session, company_id: int, order_id: int, needs: Sequence[Need], ship_complete: bool) -> Plan:
+    """Reserve what `needs` asks for, atomically; return what was reserved where and what is short."""
+    product_ids = sorted({n.product_id for n in needs})
+    rows = list(
+        session.scalars(
+            select(Stock)
+            .join(Warehouse, Warehouse.id == Stock.warehouse_id)
+            .where(Stock.product_id.in_(product_ids), Warehouse.active.is_(True), Stock.company_id == company_id)
+            .order_by(Stock.product_id, Stock.warehouse_id)
+            .with_for_update(of=Stock)
+        )
+    )
+    by_key = {(r.product_id, r.warehouse_id): r for r in rows}
+    plan = plan_reservation(needs, {k: r.on_hand - r.reserved for k, r in by_key.items()}, ship_complete)
+    now = clock.now()
+    for t in plan.takes:
+        row = by_key[(t.product_id, t.warehouse_id)]
+        row.reserved += t.quantity
+        row.updated_at = now
+    session.add_all(
+        Reservation(company_id=company_id, order_id=order_id, order_line_id=t.line_id, product_id=t.product_id,
+                    warehouse_id=t.warehouse_id, quantity=t.quantity, created_at=now)
+        for t in plan.takes
+    )
+    session.flush()
+    return plan
+
+
+def release(session: Session, order_id: int, line_ids: Sequence[int] | None = None) -> Decimal:
+    """Give back what is reserved for an order (or only for some of its lines); return the quantity."""
+    where = [Reservation.order_id == order_id]
+    if line_ids is not None:
+        where.append(Reservation.order_line_id.in_(list(line_ids)))
+    res = list(session.scalars(select(Reservation).where(*where)))
+    if not res:
+        return Decimal(0)
+    keys = sorted({(r.product_id, r.warehouse_id) for r in res})
+    rows = {
+        (s.product_id, s.warehouse_id): s
+        for s in session.scalars(
+            select(Stock)
+            .where(Stock.product_id.in_({k[0] for k in keys}), Stock.warehouse_id.in_({k[1] for k in keys}))
+            .order_by(Stock.product_id, Stock.warehouse_id)
+            .with_for_update()
+        )
+    }
+    now = clock.now()
+    total = Decimal(0)
+    for r in res:
+        row = rows[(r.product_id, r.warehouse_id)]
+        row.reserved -= r.quantity
+        row.updated_at = now
+        total += r.quantity
+    session.execute(delete(Reservation).where(*where))
+    session.flush()
+    return total
+
+
+def get_warehouse(session: Session, company_id: int, warehouse_id: int) -> Warehouse:
+    w = session.get(Warehouse, warehouse_id)
+    if w is None or w.company_id != company_id:
+        raise NotFound(f"warehouse {warehouse_id} not found")
+    return w

@@ -1,0 +1,41 @@
+"""The texts the customer receives about an order, pure: rendered from the order as it is."""
+from __future__ import annotations
+
+from babel.numbers import format_currency
+
+from o2c.orders.models import Order
+
+
+def _money(amount, currency: str) -> str:
+    return format_currency(amount, currency, locale="en_US")
+
+
+def confirmation(order: Order, customer_name: str) -> tuple[str, str]:
+    """Subject and body of the order confirmation."""
+    po = f" (your PO {order.po_number})" if order.po_number else ""
+    lines = []
+    for li in order.lines:
+        line = (f"  {li.line_no:>3}  {li.sku:<16} {li.description[:30]:<30} "
+                f"{li.quantity.normalize()} {li.uom} x {_money(li.unit_price, order.currency)}"
+                f" = {_money(li.net_amount, order.currency)}")
+        if li.backordered_qty:
+            line += f"   ({li.backordered_qty.normalize()} on backorder)"
+        lines.append(line)
+    waiting = any(li.backordered_qty for li in order.lines)
+    expected = order.expected_date.isoformat() if order.expected_date else "to be confirmed"
+    body = "\n".join([
+        f"Dear {customer_name},",
+        "",
+        f"thank you for your order {order.number}{po}. We have confirmed it as follows:",
+        "",
+        *lines,
+        "",
+        f"  Subtotal:  {_money(order.subtotal, order.currency)}",
+        f"  Discount:  {_money(order.discount_total, order.currency)}",
+        f"  Tax:       {_money(order.tax_total, order.currency)}",
+        f"  Total:     {_money(order.total, order.currency)}",
+        "",
+        f"Expected delivery: {expected}"
+        + (" for what is in stock; backordered items follow as soon as they arrive." if waiting else "."),
+    ])
+    return f"Order confirmation {order.number}{po}", body

@@ -1,0 +1,538 @@
+"""Order use cases: capture, correct, validate, price, confirm (reserve), cancel, release holds.
+
+Each public function runs inside the caller's transaction (see o2c.core.db.transaction) and leaves the
+order, its timeline records and its outbox events to commit together.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from o2c.catalog import service as catalog
+from o2c.catalog.models import Product
+from o2c.catalog.rules import LineInput, price_lines, tax_rate_for, totals, unit_price_for
+from o2c.core import audit, clock
+from o2c.core.auth import Actor, require
+from o2c.core.errors import Conflict, ErrorList, FieldError, Forbidden, NotFound, ValidationFailed
+from o2c.core.events import emit
+from o2c.core.money import round_money
+from o2c.core.models import Company
+from o2c.customers import service as customers
+from o2c.customers.rules import Address, address_errors
+from o2c.inventory import service as inventory
+from o2c.inventory.rules import Need
+from o2c.orders import rules
+from o2c.orders.models import Order, OrderHold, OrderLine
+from o2c.orders.schemas import LinePatch, OrderIn, OrderLineIn, OrderPatch
+
+ZERO = Decimal(0)
+SHIP_TO = ("name", "line1", "line2", "city", "region", "postal_code", "country")
+
+
+# ---------------------------------------------------------------- reading
+
+def get_order(session: Session, actor: Actor, company_id: int, order_id: int, *, lock: bool = False) -> Order:
+    stmt = (
+        select(Order)
+        .where(Order.id == order_id, Order.company_id == company_id)
+        .options(selectinload(Order.lines), selectinload(Order.holds))
+    )
+    if lock:
+        stmt = stmt.with_for_update(of=Order)
+    order = session.scalar(stmt)
+    if order is None or (actor.customer_id is not None and order.customer_id != actor.customer_id):
+        raise NotFound(f"order {order_id} not found")
+    return order
+
+
+def order_view(order: Order) -> dict:
+    return {
+        "id": order.id, "number": order.number, "customer_id": order.customer_id, "channel": order.channel,
+        "po_number": order.po_number, "currency": order.currency, "status": order.status,
+        "ship_to": {k: getattr(order, f"ship_to_{k}") for k in SHIP_TO},
+        "requested_date": order.requested_date, "expected_date": order.expected_date,
+        "order_date": order.order_date, "notes": order.notes, "subtotal": order.subtotal,
+        "discount_total": order.discount_total, "tax_total": order.tax_total, "total": order.total,
+        "order_discount": order.order_discount, "needed_correction": order.needed_correction,
+        "lines": order.lines, "holds": order.holds, "created_at": order.created_at,
+        "updated_at": order.updated_at, "confirmed_at": order.confirmed_at, "version": order.version,
+    }
+
+
+def list_orders(
+    session: Session, actor: Actor, company_id: int, *, status: str | None = None, customer_id: int | None = None,
+    po_number: str | None = None, channel: str | None = None, hold_kind: str | None = None,
+    before_id: int | None = None, limit: int = 50,
+) -> list[Order]:
+    """Newest first; `before_id` is the cursor (the id of the last order of the previous page)."""
+    stmt = (
+        select(Order)
+        .where(Order.company_id == company_id)
+        .order_by(Order.id.desc())
+        .limit(limit)
+        .options(selectinload(Order.lines), selectinload(Order.holds))
+    )
+    if actor.customer_id is not None:
+        customer_id = actor.customer_id if customer_id in (None, actor.customer_id) else -1
+    if status:
+        stmt = stmt.where(Order.status == status)
+    if customer_id is not None:
+        stmt = stmt.where(Order.customer_id == customer_id)
+    if po_number:
+        stmt = stmt.where(Order.po_number == po_number)
+    if channel:
+        stmt = stmt.where(Order.channel == channel)
+    if hold_kind:
+        stmt = stmt.where(
+            Order.id.in_(select(OrderHold.order_id).where(OrderHold.kind == hold_kind, OrderHold.active.is_(True)))
+        )
+    if before_id is not None:
+        stmt = stmt.where(Order.id < before_id)
+    return list(session.scalars(stmt))
+
+
+def timeline(session: Session, actor: Actor, company_id: int, order_id: int):
+    get_order(session, actor, company_id, order_id)
+    return audit.history(session, "order", order_id)
+
+
+def entry_error_rate(session: Session, company_id: int) -> dict:
+    """Share of orders that needed a correction before they could proceed (the order entry error rate)."""
+    total, corrected = session.execute(
+        select(func.count(Order.id), func.count(Order.id).filter(Order.needed_correction.is_(True)))
+        .where(Order.company_id == company_id)
+    ).one()
+    rate = (Decimal(corrected) / Decimal(total)).quantize(Decimal("0.0001")) if total else ZERO
+    return {"orders": total, "needed_correction": corrected, "rate": rate}
+
+
+# ---------------------------------------------------------------- writing
+
+def _company(session: Session, company_id: int) -> Company:
+    company = session.get(Company, company_id)
+    if company is None:
+        raise NotFound(f"company {company_id} not found")
+    return company
+
+
+def _resolve_customer_id(session: Session, actor: Actor, company_id: int, data: OrderIn) -> int:
+    cid = data.customer_id
+    if cid is None:
+        cid = customers.find_by_code(session, company_id, data.customer_code)
+        if cid is None:
+            raise ValidationFailed.one("customer_code", "unknown", f"no customer with code {data.customer_code!r}")
+    if actor.customer_id is not None and actor.customer_id != cid:
+        raise Forbidden("a portal user orders for their own company only")
+    return cid
+
+
+def _products_for(session: Session, company_id: int, lines: list[OrderLineIn]) -> dict[str, Product]:
+    products = catalog.products_by_sku(session, company_id, (li.sku for li in lines))
+    errors = ErrorList()
+    for i, li in enumerate(lines):
+        if li.sku not in products:
+            errors.add(f"lines[{i}].sku", "unknown", f"no product with SKU {li.sku!r}")
+    errors.raise_if_any()
+    return products
+
+
+def _apply_lines(order: Order, lines: list[OrderLineIn], products: dict[str, Product]) -> None:
+    order.lines = [
+        OrderLine(
+            line_no=i + 1, product_id=products[li.sku].id, sku=li.sku, description=products[li.sku].name,
+            quantity=li.quantity, uom=products[li.sku].uom,
+            unit_price=li.unit_price if li.unit_price is not None else ZERO,
+            price_overridden=li.unit_price is not None, override_reason=li.override_reason,
+            discount_pct=li.discount_pct if li.discount_pct is not None else Decimal(-1),  # -1: account default
+            gross_amount=ZERO, discount_amount=ZERO, net_amount=ZERO, tax_class=products[li.sku].tax_class,
+            tax_rate_pct=ZERO, tax_amount=ZERO, reserved_qty=ZERO, backordered_qty=ZERO,
+        )
+        for i, li in enumerate(lines)
+    ]
+
+
+def capture(session: Session, actor: Actor, company_id: int, data: OrderIn) -> Order:
+    """Take an order from any channel: refuse what cannot be an order, hold what needs a person,
+    and confirm (reserve stock) what is clean, all in the caller's transaction."""
+    require(actor, "orders.write")
+    company = _company(session, company_id)
+    customer_id = _resolve_customer_id(session, actor, company_id, data)
+    customer, account = customers.load(session, company_id, customer_id)
+    if not account.active:
+        raise ValidationFailed.one("customer_id", "inactive", f"customer {customer.code} is not active")
+    if data.currency is not None and data.currency != account.currency:
+        raise ValidationFailed.one(
+            "currency", "mismatch", f"customer {customer.code} buys in {account.currency}, not {data.currency}"
+        )
+    products = _products_for(session, company_id, data.lines)
+    ship_to = data.ship_to.model_dump() if data.ship_to else _default_ship_to(session, customer_id)
+    now = clock.now()
+    order = Order(
+        company_id=company_id, customer_id=customer_id, channel=data.channel, po_number=data.po_number,
+        currency=account.currency, status="new", requested_date=data.requested_date,
+        order_date=clock.today_in(company.timezone), notes=data.notes,
+        order_discount=round_money(data.order_discount, account.currency),
+        order_discount_reason=data.order_discount_reason, auto_confirm=data.confirm,
+        subtotal=ZERO, discount_total=ZERO, tax_total=ZERO, total=ZERO, needed_correction=False,
+        entered_by=actor.user_id, created_at=now, updated_at=now, version=1,
+        **{f"ship_to_{k}": ship_to.get(k) for k in SHIP_TO},
+    )
+    _apply_lines(order, data.lines, products)
+    order.holds = []
+    session.add(order)
+    session.flush()
+    _evaluate(session, actor, company, account, order, {p.id: p for p in products.values()}, action="captured")
+    return order
+
+
+def _default_ship_to(session: Session, customer_id: int) -> dict:
+    from o2c.customers.models import CustomerAddress
+
+    addr = session.scalar(
+        select(CustomerAddress)
+        .where(CustomerAddress.customer_id == customer_id)
+        .order_by((CustomerAddress.kind == "shipping").desc(), CustomerAddress.is_default.desc(), CustomerAddress.id)
+        .limit(1)
+    )
+    return {k: getattr(addr, k) for k in SHIP_TO} if addr else {}
+
+
+def _evaluate(
+    session: Session, actor: Actor, company: Company, account, order: Order, products: dict[int, Product],
+    *, action: str, reason: str | None = None, changed_line_nos: set[int] | None = None,
+) -> None:
+    """Price, check and move the order on: held with its reasons, or validated and (if asked) confirmed."""
+    missing_tax = _price(session, company, account, order)
+    facts = _facts(session, company, order, products, missing_tax)
+    found = rules.hold_reasons(facts)
+    before = order.status
+    _sync_holds(session, actor, order, found)
+    if found.by_kind.get(rules.HOLD_VALIDATION) or found.by_kind.get(rules.HOLD_DUPLICATE):
+        order.needed_correction = True
+    now = clock.now()
+    order.updated_at = now
+    if not found.clean:
+        if before in (rules.CONFIRMED, rules.BACKORDERED):
+            inventory.release(session, order.id)
+            for line in order.lines:
+                line.reserved_qty = line.backordered_qty = ZERO
+        _move(session, actor, order, rules.HELD, action, reason,
+              {"holds": {k: [e.as_dict() for e in v] for k, v in found.by_kind.items() if v}})
+        return
+    if before in (rules.CONFIRMED, rules.BACKORDERED) and changed_line_nos is not None:
+        _rereserve_lines(session, actor, company, account, order, changed_line_nos, action, reason)
+        return
+    _move(session, actor, order, rules.VALIDATED, action, reason, None)
+    if order.auto_confirm:
+        _reserve(session, actor, company, account, order)
+
+
+def _price(session: Session, company: Company, account, order: Order) -> list[int]:
+    """Set every line's prices, tax and amounts and the order totals; return the indexes of lines that
+    need a tax rate and have none."""
+    product_ids = [li.product_id for li in order.lines]
+    breaks = catalog.price_breaks(session, company.id, order.customer_id, order.currency, product_ids, order.order_date)
+    tax_rows = catalog.tax_rows(session, company.id, order.ship_to_country)
+    inputs = []
+    missing_tax = []
+    for i, li in enumerate(order.lines):
+        li.list_price = unit_price_for(breaks.get(li.product_id, ()), li.quantity)
+        if not li.price_overridden:
+            li.unit_price = li.list_price if li.list_price is not None else ZERO
+        if li.discount_pct < 0:
+            li.discount_pct = account.discount_pct
+        rate = None if account.tax_exempt else tax_rate_for(
+            tax_rows, order.ship_to_country, order.ship_to_region, li.tax_class, order.order_date
+        )
+        li.tax_rate_pct = rate.rate_pct if rate else ZERO
+        if rate is None and not account.tax_exempt:
+            missing_tax.append(i)
+        inputs.append(LineInput(li.quantity, li.unit_price, li.discount_pct, li.tax_rate_pct))
+    amounts = price_lines(inputs, order.currency, order.order_discount)
+    for li, a in zip(order.lines, amounts):
+        li.gross_amount, li.discount_amount, li.net_amount, li.tax_amount = a.gross, a.discount, a.net, a.tax
+    t = totals(amounts)
+    order.subtotal, order.discount_total, order.tax_total, order.total = t.subtotal, t.discount, t.tax, t.total
+    return missing_tax
+
+
+def _facts(
+    session: Session, company: Company, order: Order, products: dict[int, Product], missing_tax: list[int]
+) -> rules.OrderFacts:
+    addr_errors = list(address_errors(Address(**{k: getattr(order, f"ship_to_{k}") for k in SHIP_TO}), "ship_to"))
+    for i in missing_tax:
+        li = order.lines[i]
+        addr_errors.append(FieldError(f"lines[{i}].tax_class", "no_tax_rate",
+                               f"no {li.tax_class} tax rate for {order.ship_to_country or 'the ship-to country'}"
+                               f"{' / ' + order.ship_to_region if order.ship_to_region else ''}"))
+    duplicate_of = None
+    if order.po_number:
+        other = session.scalar(
+            select(Order.id).where(
+                Order.company_id == company.id, Order.customer_id == order.customer_id,
+                Order.po_number == order.po_number, Order.id != order.id,
+                Order.status.in_(sorted(rules.LIVE)),
+            ).limit(1)
+        )
+        duplicate_of = f"SO{other:08d}" if other else None
+    released = {h.kind for h in order.holds if not h.active and h.released_by is not None and not h.superseded}
+    return rules.OrderFacts(
+        lines=[
+            rules.LineFacts(
+                index=i, sku=li.sku, active=products[li.product_id].active, quantity=li.quantity, uom=li.uom,
+                uom_decimals=products[li.product_id].uom_decimals,
+                order_multiple=products[li.product_id].order_multiple, list_price=li.list_price,
+                given_price=li.unit_price if li.price_overridden else None, override_reason=li.override_reason,
+            )
+            for i, li in enumerate(order.lines)
+        ],
+        address_errors=addr_errors,
+        duplicate_of=duplicate_of,
+        duplicate_accepted=rules.HOLD_DUPLICATE in released,
+        requested_date=order.requested_date,
+        today=clock.today_in(company.timezone),
+        threshold_pct=company.price_override_threshold_pct,
+        subtotal=order.subtotal - order.discount_total + order.order_discount,
+        order_discount=order.order_discount,
+        order_discount_reason=order.order_discount_reason,
+        pricing_approved=rules.HOLD_PRICING in released,
+    )
+
+
+def _sync_holds(session: Session, actor: Actor, order: Order, found: rules.HoldReasons) -> None:
+    """One active hold per kind with the current reasons; a hold whose reasons are gone is released."""
+    now = clock.now()
+    active = {h.kind: h for h in order.holds if h.active}
+    for kind, reasons in found.by_kind.items():
+        if not reasons:
+            continue
+        payload = [e.as_dict() for e in reasons]
+        if kind in active:
+            active[kind].reasons = payload
+        else:
+            order.holds.append(OrderHold(kind=kind, reasons=payload, active=True, created_at=now, superseded=False))
+    for kind, hold in active.items():
+        if not found.by_kind.get(kind):
+            hold.active = False
+            hold.released_at = now
+            hold.release_reason = "corrected: the order passes this check now"
+
+
+def _move(session: Session, actor: Actor, order: Order, to: str, action: str, reason: str | None, data: dict | None) -> None:
+    before = order.status
+    if before != "new" or to not in rules.TRANSITIONS["new"]:
+        rules.check_transition(before, to)
+    order.status = to
+    audit.record(session, actor, "order", order.id, action, company_id=order.company_id,
+                 from_status=None if before == "new" else before, to_status=to, reason=reason, data=data)
+    emit(session, f"order.{to}", {"order_id": order.id, "number": order.number, "from": before, "to": to,
+                                  "action": action}, company_id=order.company_id, entity_id=order.id)
+
+
+def _reserve(session: Session, actor: Actor, company: Company, account, order: Order) -> None:
+    needs = [Need(li.id, li.product_id, li.quantity - li.reserved_qty) for li in order.lines if li.quantity > li.reserved_qty]
+    plan = inventory.reserve(session, company.id, order.id, needs, account.ship_complete)
+    _after_plan(session, actor, company, account, order, plan, "confirmed")
+
+
+def _apply_plan(order: Order, plan) -> None:
+    taken: dict[int, Decimal] = {}
+    for t in plan.takes:
+        taken[t.line_id] = taken.get(t.line_id, ZERO) + t.quantity
+    for li in order.lines:
+        li.reserved_qty += taken.get(li.id, ZERO)
+        li.backordered_qty = li.quantity - li.reserved_qty
+
+
+def _reservation_data(order: Order, account) -> dict:
+    return {
+        "reserved": {li.line_no: str(li.reserved_qty.normalize()) for li in order.lines},
+        "backordered": {li.line_no: str(li.backordered_qty.normalize()) for li in order.lines if li.backordered_qty},
+        "ship_preference": "ship_complete" if account.ship_complete else "ship_partial",
+    }
+
+
+def _after_plan(session, actor, company, account, order: Order, plan, action: str) -> None:
+    _apply_plan(order, plan)
+    complete = all(li.backordered_qty == 0 for li in order.lines)
+    order.confirmed_at = order.confirmed_at or clock.now()
+    order.expected_date = max(
+        order.requested_date or order.order_date, order.order_date + timedelta(days=company.default_lead_days)
+    )
+    _move(session, actor, order, rules.CONFIRMED if complete else rules.BACKORDERED, action, None,
+          _reservation_data(order, account))
+
+
+def _rereserve_lines(session, actor, company, account, order: Order, line_nos: set[int], action, reason) -> None:
+    """A confirmed order had lines changed: give back those lines' stock and reserve them again
+    (all lines for a ship-complete customer, whose order reserves all or nothing)."""
+    changed = [li for li in order.lines if account.ship_complete or li.line_no in line_nos]
+    inventory.release(session, order.id, [li.id for li in changed])
+    for li in changed:
+        li.reserved_qty = ZERO
+    needs = [Need(li.id, li.product_id, li.quantity) for li in changed]
+    plan = inventory.reserve(session, company.id, order.id, needs, account.ship_complete)
+    _apply_plan(order, plan)
+    to = rules.CONFIRMED if all(li.backordered_qty == 0 for li in order.lines) else rules.BACKORDERED
+    data = _reservation_data(order, account) | {"lines_changed": sorted(line_nos)}
+    if to == order.status:
+        audit.record(session, actor, "order", order.id, action, company_id=order.company_id,
+                     from_status=order.status, to_status=order.status, reason=reason, data=data)
+    else:
+        _move(session, actor, order, to, action, reason, data)
+
+
+def _load_for_change(session: Session, actor: Actor, company_id: int, order_id: int):
+    require(actor, "orders.write")
+    order = get_order(session, actor, company_id, order_id, lock=True)
+    company = _company(session, company_id)
+    _, account = customers.load(session, company_id, order.customer_id)
+    return order, company, account
+
+
+def update(session: Session, actor: Actor, company_id: int, order_id: int, patch: OrderPatch) -> Order:
+    """Correct an order that is held or not yet confirmed, then check it again."""
+    order, company, account = _load_for_change(session, actor, company_id, order_id)
+    if order.status not in rules.EDITABLE:
+        raise Conflict(
+            f"order {order.number} is {order.status}; only held or validated orders can be corrected "
+            "(change a line of a confirmed order with PATCH /orders/{id}/lines/{line_no})",
+            current_status=order.status,
+        )
+    changes = patch.model_dump(exclude_unset=True)
+    reason = changes.pop("reason", None)
+    if "po_number" in changes:
+        order.po_number = changes.pop("po_number")
+        _supersede(order, rules.HOLD_DUPLICATE)
+    if "ship_to" in changes:
+        ship_to = changes.pop("ship_to") or {}
+        for k in SHIP_TO:
+            setattr(order, f"ship_to_{k}", ship_to.get(k))
+    for k in ("requested_date", "notes", "order_discount", "order_discount_reason"):
+        if k in changes:
+            value = changes.pop(k)
+            if k == "order_discount":
+                value = round_money(value or ZERO, order.currency)
+            setattr(order, k, value)
+            if k.startswith("order_discount"):
+                _supersede(order, rules.HOLD_PRICING)
+    products = {}
+    if patch.lines is not None:
+        by_sku = _products_for(session, company_id, patch.lines)
+        _apply_lines(order, patch.lines, by_sku)
+        products = {p.id: p for p in by_sku.values()}
+        _supersede(order, rules.HOLD_PRICING)
+        session.flush()
+    order.version += 1
+    if not products:
+        products = _products_by_id(session, [li.product_id for li in order.lines])
+    _evaluate(session, actor, company, account, order, products, action="corrected", reason=reason)
+    return order
+
+
+def edit_line(session: Session, actor: Actor, company_id: int, order_id: int, line_no: int, patch: LinePatch) -> Order:
+    """Change one line (quantity, price, discount): re-price, re-check, and re-reserve just that line."""
+    order, company, account = _load_for_change(session, actor, company_id, order_id)
+    if order.status not in rules.EDITABLE | {rules.CONFIRMED, rules.BACKORDERED}:
+        raise Conflict(f"order {order.number} is {order.status}; its lines cannot change", current_status=order.status)
+    line = next((li for li in order.lines if li.line_no == line_no), None)
+    if line is None:
+        raise NotFound(f"order {order.number} has no line {line_no}")
+    changes = patch.model_dump(exclude_unset=True)
+    reason = changes.pop("reason", None)
+    if not changes:
+        raise ValidationFailed.one("quantity", "required", "give at least one of quantity, unit_price, discount_pct")
+    if "quantity" in changes:
+        line.quantity = changes["quantity"]
+    if "unit_price" in changes:
+        line.price_overridden = changes["unit_price"] is not None
+        line.unit_price = changes["unit_price"] if changes["unit_price"] is not None else ZERO
+        _supersede(order, rules.HOLD_PRICING)
+    if "override_reason" in changes:
+        line.override_reason = changes["override_reason"]
+    if "discount_pct" in changes:
+        line.discount_pct = changes["discount_pct"] if changes["discount_pct"] is not None else Decimal(-1)
+    order.version += 1
+    products = _products_by_id(session, [li.product_id for li in order.lines])
+    _evaluate(session, actor, company, account, order, products, action="line_changed",
+              reason=reason, changed_line_nos={line_no})
+    return order
+
+
+def _products_by_id(session: Session, ids: list[int]) -> dict[int, Product]:
+    return {p.id: p for p in session.scalars(select(Product).where(Product.id.in_(sorted(set(ids)))))}
+
+
+def _supersede(order: Order, kind: str) -> None:
+    for h in order.holds:
+        if h.kind == kind and not h.active:
+            h.superseded = True
+
+
+def confirm(session: Session, actor: Actor, company_id: int, order_id: int) -> Order:
+    """Reserve stock for a validated order, or try again for what a backordered order still lacks."""
+    order, company, account = _load_for_change(session, actor, company_id, order_id)
+    if order.status not in (rules.VALIDATED, rules.BACKORDERED):
+        rules.check_transition(order.status, rules.CONFIRMED)
+    _reserve(session, actor, company, account, order)
+    return order
+
+
+def cancel(session: Session, actor: Actor, company_id: int, order_id: int, reason: str) -> Order:
+    order, company, account = _load_for_change(session, actor, company_id, order_id)
+    rules.check_transition(order.status, rules.CANCELLED)
+    released = inventory.release(session, order.id)
+    for li in order.lines:
+        li.reserved_qty = ZERO
+        li.backordered_qty = ZERO
+    now = clock.now()
+    for h in order.holds:
+        if h.active:
+            h.active, h.released_at, h.release_reason = False, now, "order cancelled"
+    order.updated_at = now
+    order.version += 1
+    _move(session, actor, order, rules.CANCELLED, "cancelled", reason, {"released_qty": str(released.normalize())})
+    return order
+
+
+def release_hold(session: Session, actor: Actor, company_id: int, order_id: int, hold_id: int, reason: str) -> Order:
+    """A person decides a hold: pricing holds need a pricing approver who did not enter the order."""
+    order, company, account = _load_for_change_any(session, actor, company_id, order_id)
+    hold = next((h for h in order.holds if h.id == hold_id), None)
+    if hold is None:
+        raise NotFound(f"order {order.number} has no hold {hold_id}")
+    if not hold.active:
+        raise Conflict(f"hold {hold_id} was released already", hold_id=hold_id)
+    if hold.kind == rules.HOLD_PRICING:
+        require(actor, "holds.release_pricing")
+        if order.entered_by is not None and order.entered_by == actor.user_id:
+            raise Forbidden(
+                "segregation of duties: the user who entered an order cannot approve its prices",
+                rule="enter_order_vs_approve_price",
+            )
+    elif hold.kind == rules.HOLD_DUPLICATE:
+        require(actor, "holds.release")
+    else:
+        raise Conflict(
+            "a validation hold clears when the order is corrected; fix the fields it names",
+            errors=[], reasons=hold.reasons,
+        )
+    now = clock.now()
+    hold.active, hold.released_at, hold.released_by, hold.release_reason = False, now, actor.user_id, reason
+    audit.record(session, actor, "order", order.id, f"{hold.kind}_hold_released", company_id=company_id,
+                 from_status=order.status, to_status=order.status, reason=reason, data={"hold_id": hold.id})
+    session.flush()
+    products = _products_by_id(session, [li.product_id for li in order.lines])
+    _evaluate(session, actor, company, account, order, products, action="rechecked", reason=None)
+    return order
+
+
+def _load_for_change_any(session: Session, actor: Actor, company_id: int, order_id: int):
+    """Like _load_for_change, for actors who approve rather than enter orders."""
+    order = get_order(session, actor, company_id, order_id, lock=True)
+    company = _company(session, company_id)
+    _, account = customers.load(session, company_id, order.customer_id)
+    return order, company, account

@@ -1,0 +1,38 @@
+"""The order-to-cash flow in one place: which event starts which step.
+
+Services write events to the outbox in the transaction of their change; the dispatcher
+(o2c.core.events) hands each one to the subscribers listed here, at least once. Every subscriber is
+idempotent: its delivery is recorded per (event, subscriber), and a side effect outside the database
+(an email) carries an id derived from the event.
+"""
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from o2c.core.models import OutboxEvent
+
+
+def send_order_confirmation(session: Session, event: OutboxEvent) -> None:
+    """Capture → Confirm: the customer is told what was confirmed, at what price, and when to expect it."""
+    from o2c.customers.models import Customer
+    from o2c.integrations import email
+    from o2c.orders.models import Order
+    from o2c.orders.notifications import confirmation
+
+    order = session.get(Order, event.payload["order_id"])
+    customer = session.get(Customer, order.customer_id)
+    if not customer.email:
+        return  # nobody to tell; the confirmation is still on the order's timeline
+    subject, body = confirmation(order, customer.legal_name)
+    email.send(customer.email, subject, body, message_id=f"order-{order.id}-event-{event.id}")
+
+
+SUBSCRIBERS = {
+    # Capture → Validate → Confirm (reserve)
+    "order.confirmed": [send_order_confirmation],
+    "order.backordered": [send_order_confirmation],
+    # order.held, order.validated, order.cancelled: on the timeline; later stages subscribe here.
+    "order.held": [],
+    "order.validated": [],
+    "order.cancelled": [],
+}

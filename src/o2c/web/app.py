@@ -1,0 +1,63 @@
+"""The application: API routers of every stage under /api/v1, problem+json errors, OpenAPI."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import HTMLResponse
+
+from o2c.catalog.api import router as catalog_router
+from o2c.customers.api import router as customers_router
+from o2c.inventory.api import router as inventory_router
+from o2c.orders.api import router as orders_router
+from o2c.web import problems
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    """On the embedded default the dispatcher runs inside the server; on PostgreSQL run `o2c worker`."""
+    from o2c.core.events import Dispatcher
+    from o2c.core.settings import get_settings
+
+    s = get_settings()
+    in_process = s.dispatcher_in_process
+    if in_process is None:
+        in_process = s.database_url.startswith("sqlite")
+    dispatcher = Dispatcher(poll_seconds=s.dispatcher_poll_seconds) if in_process else None
+    if dispatcher:
+        dispatcher.start()
+    yield
+    if dispatcher:
+        dispatcher.stop()
+        dispatcher.join(timeout=10)
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        lifespan=_lifespan,
+        title="o2c",
+        version="0.1.0",
+        description="Order-to-cash API. Authenticate with 'Authorization: Bearer <API key>'.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    problems.install(app)
+    api = APIRouter(prefix="/api/v1")
+    for r in (customers_router, catalog_router, inventory_router, orders_router):
+        api.include_router(r)
+    app.include_router(api)
+
+    @app.get("/health", include_in_schema=False)
+    def health():
+        return {"status": "ok"}
+
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    def home():
+        return (
+            "<!doctype html><title>o2c</title><h1>o2c</h1>"
+            "<p>The API and its documentation: <a href='/api/v1/docs'>/api/v1/docs</a> "
+            "(OpenAPI: <a href='/api/v1/openapi.json'>/api/v1/openapi.json</a>).</p>"
+        )
+
+    return app
