@@ -99,5 +99,31 @@ def bootstrap(
     typer.echo(f"company {company} created; administrator {admin!r} API key (shown once): {key}")
 
 
+@import_app.command("orders")
+def import_orders(
+    file: str = typer.Argument(..., help="CSV file of order lines (docs/csv-import.md gives the columns)."),
+    company: str | None = typer.Option(None, help="Company code (needed when there are several)."),
+    user: str = typer.Option("admin", help="The user the orders are entered as."),
+    database_url: str | None = DbOpt,
+) -> None:
+    """Import orders from CSV: good orders are captured, each bad row is reported with its number."""
+    from o2c.integrations.csv_orders import import_cli
+
+    _url(database_url)
+    raise typer.Exit(import_cli(file, company, user))
+
+
+@app.command()
+def demo(
+    orders: int = typer.Option(300, help="How many orders to push through."),
+    database_url: str | None = DbOpt,
+) -> None:
+    """Create a demo company and push orders through every step built so far, with progress."""
+    from o2c.demo import run_demo
+
+    _url(database_url)
+    run_demo(orders)
+
+
 if __name__ == "__main__":
     app()
