@@ -19,8 +19,8 @@ class Product(Base):
     uom: Mapped[str] = mapped_column(String(10), default="EA")
     # Decimals a quantity may carry in this unit (0 for pieces, 3 for kilograms) ...
     uom_decimals: Mapped[int] = mapped_column(Integer, default=0)
-    # ... and the multiple it is sold in (a case of 12: only 12, 24, ...).
-    order_multiple: Mapped[Decimal] = mapped_column(ExactDecimal(3), default=Decimal(1))
+    # ... and the multiple it is sold in, if any (a case of 12: only 12, 24, ...).
+    order_multiple: Mapped[Decimal | None] = mapped_column(ExactDecimal(3))
     weight_kg: Mapped[Decimal | None] = mapped_column(ExactDecimal(3))
     length_cm: Mapped[Decimal | None] = mapped_column(ExactDecimal(1))
     width_cm: Mapped[Decimal | None] = mapped_column(ExactDecimal(1))

@@ -19,7 +19,7 @@ class ProductIn(StrictModel):
     name: str = Field(min_length=1, max_length=200)
     uom: str = Field("EA", min_length=1, max_length=10)
     uom_decimals: int = Field(0, ge=0, le=3)
-    order_multiple: Qty = Decimal(1)
+    order_multiple: Qty | None = None
     weight_kg: Dim | None = None
     length_cm: Annotated[Decimal, Field(ge=0, max_digits=8, decimal_places=1)] | None = None
     width_cm: Annotated[Decimal, Field(ge=0, max_digits=8, decimal_places=1)] | None = None
@@ -45,7 +45,7 @@ class ProductOut(OutModel):
     name: str
     uom: str
     uom_decimals: int
-    order_multiple: DecimalStr
+    order_multiple: DecimalStr | None
     weight_kg: DecimalStr | None
     length_cm: DecimalStr | None
     width_cm: DecimalStr | None

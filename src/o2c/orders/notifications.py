@@ -10,16 +10,21 @@ def _money(amount, currency: str) -> str:
     return format_currency(amount, currency, locale="en_US")
 
 
+def _qty(q) -> str:
+    """A quantity as people write it: 120 (not 1.2E+2), 2.5, 12."""
+    return format(q.normalize(), "f")
+
+
 def confirmation(order: Order, customer_name: str) -> tuple[str, str]:
     """Subject and body of the order confirmation."""
     po = f" (your PO {order.po_number})" if order.po_number else ""
     lines = []
     for li in order.lines:
         line = (f"  {li.line_no:>3}  {li.sku:<16} {li.description[:30]:<30} "
-                f"{li.quantity.normalize()} {li.uom} x {_money(li.unit_price, order.currency)}"
+                f"{_qty(li.quantity)} {li.uom} x {_money(li.unit_price, order.currency)}"
                 f" = {_money(li.net_amount, order.currency)}")
         if li.backordered_qty:
-            line += f"   ({li.backordered_qty.normalize()} on backorder)"
+            line += f"   ({_qty(li.backordered_qty)} on backorder)"
         lines.append(line)
     waiting = any(li.backordered_qty for li in order.lines)
     expected = order.expected_date.isoformat() if order.expected_date else "to be confirmed"

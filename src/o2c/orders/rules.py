@@ -60,7 +60,7 @@ class LineFacts:
     quantity: Decimal
     uom: str
     uom_decimals: int
-    order_multiple: Decimal
+    order_multiple: Decimal | None
     list_price: Decimal | None
     given_price: Decimal | None
     override_reason: str | None

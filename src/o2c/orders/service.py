@@ -205,6 +205,11 @@ def _evaluate(
     *, action: str, reason: str | None = None, changed_line_nos: set[int] | None = None,
 ) -> None:
     """Price, check and move the order on: held with its reasons, or validated and (if asked) confirmed."""
+    _decide(session, actor, company, account, order, products, action, reason, changed_line_nos)
+    session.flush()
+
+
+def _decide(session, actor, company, account, order, products, action, reason, changed_line_nos) -> None:
     missing_tax = _price(session, company, account, order)
     facts = _facts(session, company, order, products, missing_tax)
     found = rules.hold_reasons(facts)

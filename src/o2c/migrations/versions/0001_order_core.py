@@ -117,7 +117,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('uom', sa.String(length=10), nullable=False),
     sa.Column('uom_decimals', sa.Integer(), nullable=False),
-    sa.Column('order_multiple', o2c.core.db.ExactDecimal(3), nullable=False),
+    sa.Column('order_multiple', o2c.core.db.ExactDecimal(3), nullable=True),
     sa.Column('weight_kg', o2c.core.db.ExactDecimal(3), nullable=True),
     sa.Column('length_cm', o2c.core.db.ExactDecimal(1), nullable=True),
     sa.Column('width_cm', o2c.core.db.ExactDecimal(1), nullable=True),
