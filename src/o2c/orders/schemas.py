@@ -4,7 +4,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from o2c.catalog.schemas import Price, Sku
 from o2c.core.schemas import Code, CurrencyCode, DecimalStr, OutModel, Percent, StrictModel
@@ -42,7 +43,10 @@ class OrderIn(StrictModel):
     @model_validator(mode="after")
     def _one_customer(self):
         if (self.customer_id is None) == (self.customer_code is None):
-            raise ValueError("give exactly one of customer_id or customer_code")
+            # Raised with a location, so the error names the field (not the whole body).
+            raise ValidationError.from_exception_data("OrderIn", [InitErrorDetails(
+                type=PydanticCustomError("one_customer", "give exactly one of customer_id or customer_code"),
+                loc=("customer_id",), input=self.customer_id)])
         return self
 
 

@@ -160,7 +160,10 @@ def capture(session: Session, actor: Actor, company_id: int, data: OrderIn) -> O
     require(actor, "orders.write")
     company = _company(session, company_id)
     customer_id = _resolve_customer_id(session, actor, company_id, data)
-    customer, account = customers.load(session, company_id, customer_id)
+    try:
+        customer, account = customers.load(session, company_id, customer_id)
+    except NotFound:  # an id the caller sent: bad input naming its field, not a missing resource
+        raise ValidationFailed.one("customer_id", "unknown", f"no customer {customer_id} in this company") from None
     if not account.active:
         raise ValidationFailed.one("customer_id", "inactive", f"customer {customer.code} is not active")
     if data.currency is not None and data.currency != account.currency:

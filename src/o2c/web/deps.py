@@ -73,7 +73,7 @@ def _company_id(code: str) -> int | None:
 
 def context(
     actor: Annotated[Actor, Depends(current_actor)],
-    o2c_company: Annotated[str | None, Header(max_length=20)] = None,
+    o2c_company: Annotated[str | None, Header(alias="O2C-Company", max_length=20)] = None,
 ) -> Ctx:
     if o2c_company:
         cid = _company_id(o2c_company)
