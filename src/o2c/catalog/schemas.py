@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from o2c.core.schemas import Code, CountryCode, CurrencyCode, DecimalStr, OutModel, StrictModel
+from o2c.core.schemas import Code, CountryCode, CurrencyCode, DecimalStr, OutModel, QtyStr, StrictModel
 
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")]
 Qty = Annotated[Decimal, Field(gt=0, max_digits=13, decimal_places=3)]
@@ -45,7 +45,7 @@ class ProductOut(OutModel):
     name: str
     uom: str
     uom_decimals: int
-    order_multiple: DecimalStr | None
+    order_multiple: QtyStr | None
     weight_kg: DecimalStr | None
     length_cm: DecimalStr | None
     width_cm: DecimalStr | None
@@ -72,7 +72,7 @@ class PriceListIn(StrictModel):
 
 class PriceItemOut(OutModel):
     sku: str
-    min_qty: DecimalStr
+    min_qty: QtyStr
     unit_price: DecimalStr
 
 

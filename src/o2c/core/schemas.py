@@ -22,6 +22,11 @@ class OutModel(BaseModel):
 # Decimals leave the API as strings ("12.50"), so no client parses money into a float by accident.
 DecimalStr = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")]
 
+# Quantities leave the API without trailing zeros ("12", "12.5"), however they were stored.
+QtyStr = Annotated[
+    Decimal, PlainSerializer(lambda d: format(d.normalize(), "f"), return_type=str, when_used="json")
+]
+
 Code = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")]
 CurrencyCode = Annotated[str, Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$")]
 CountryCode = Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")]

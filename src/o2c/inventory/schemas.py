@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import Field
 
 from o2c.catalog.schemas import Sku
-from o2c.core.schemas import Code, DecimalStr, OutModel, StrictModel
+from o2c.core.schemas import Code, DecimalStr, OutModel, QtyStr, StrictModel
 from o2c.customers.schemas import AddressIn, AddressOut
 
 
@@ -36,6 +36,6 @@ class StockSet(StrictModel):
 class StockOut(OutModel):
     sku: str
     warehouse: str
-    on_hand: DecimalStr
-    reserved: DecimalStr
-    available: DecimalStr
+    on_hand: QtyStr
+    reserved: QtyStr
+    available: QtyStr

@@ -8,7 +8,7 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from o2c.catalog.schemas import Price, Sku
-from o2c.core.schemas import Code, CurrencyCode, DecimalStr, OutModel, Percent, StrictModel
+from o2c.core.schemas import Code, CurrencyCode, DecimalStr, OutModel, Percent, QtyStr, StrictModel
 from o2c.customers.schemas import AddressIn, AddressOut
 from o2c.orders.rules import CHANNELS
 
@@ -77,7 +77,7 @@ class OrderLineOut(OutModel):
     line_no: int
     sku: str
     description: str
-    quantity: DecimalStr
+    quantity: QtyStr
     uom: str
     list_price: DecimalStr | None
     unit_price: DecimalStr
@@ -90,8 +90,8 @@ class OrderLineOut(OutModel):
     tax_class: str
     tax_rate_pct: DecimalStr
     tax_amount: DecimalStr
-    reserved_qty: DecimalStr
-    backordered_qty: DecimalStr
+    reserved_qty: QtyStr
+    backordered_qty: QtyStr
 
 
 class HoldReasonOut(OutModel):
