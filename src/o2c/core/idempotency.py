@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from o2c.core import clock
 from o2c.core.auth import Actor
 from o2c.core.db import read_session, transaction
-from o2c.core.errors import IdempotencyMismatch, ValidationFailed
+from o2c.core.errors import FieldError, IdempotencyMismatch, ValidationFailed
 from o2c.core.models import IdempotencyKey
 
 Work = Callable[[Session], tuple[int, dict]]
@@ -38,10 +38,9 @@ def _stored(session: Session, user_id: int, key: str) -> IdempotencyKey | None:
 
 def _replay(row: IdempotencyKey, req_hash: str) -> tuple[int, dict, bool]:
     if row.request_hash != req_hash:
-        raise IdempotencyMismatch(
-            "this Idempotency-Key was used for a different request; use a new key for a new request",
-            field="Idempotency-Key",
-        )
+        message = "this Idempotency-Key was used for a different request; use a new key for a new request"
+        raise IdempotencyMismatch(message, [FieldError("Idempotency-Key", "reused", message)],
+                                  field="Idempotency-Key")
     return row.status_code, row.response, True
 
 
