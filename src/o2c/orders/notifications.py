@@ -3,11 +3,20 @@ from __future__ import annotations
 
 from babel.numbers import format_currency
 
+from o2c.core.money import minor_units
 from o2c.orders.models import Order
 
 
 def _money(amount, currency: str) -> str:
     return format_currency(amount, currency, locale="en_US")
+
+
+def _unit_price(amount, currency: str) -> str:
+    """A unit price keeps the decimals it was priced with (a bolt at $0.3333), at least the currency's."""
+    digits = minor_units(currency)
+    places = max(0, -amount.normalize().as_tuple().exponent)
+    pattern = "¤#,##0" + ("." + "0" * digits + "#" * max(0, places - digits) if max(digits, places) else "")
+    return format_currency(amount, currency, format=pattern, locale="en_US", currency_digits=False)
 
 
 def _qty(q) -> str:
@@ -21,7 +30,7 @@ def confirmation(order: Order, customer_name: str) -> tuple[str, str]:
     lines = []
     for li in order.lines:
         line = (f"  {li.line_no:>3}  {li.sku:<16} {li.description[:30]:<30} "
-                f"{_qty(li.quantity)} {li.uom} x {_money(li.unit_price, order.currency)}"
+                f"{_qty(li.quantity)} {li.uom} x {_unit_price(li.unit_price, order.currency)}"
                 f" = {_money(li.net_amount, order.currency)}")
         if li.backordered_qty:
             line += f"   ({_qty(li.backordered_qty)} on backorder)"
