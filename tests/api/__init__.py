@@ -6,6 +6,8 @@ request changed nothing. `assert_problem()` checks the RFC 9457 problem+json sha
 """
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy import func, select
 
 from o2c.catalog.models import PriceList, PriceListItem, Product, TaxRate
@@ -68,3 +70,13 @@ def stock_of(api, sku: str, warehouse: str) -> dict:
     items = r.json()["items"]
     assert len(items) == 1, items
     return items[0]
+
+
+def nums(*values) -> tuple:
+    """Figures from the API (decimal strings) as Decimals, so a test compares values, not formatting."""
+    return tuple(None if v is None else Decimal(v) for v in values)
+
+
+def stock_figures(row: dict) -> tuple:
+    """(on_hand, reserved, available) of a stock row, as Decimals."""
+    return nums(row["on_hand"], row["reserved"], row["available"])

@@ -5,6 +5,8 @@ failing case is reported with its label, not just the first one.
 """
 from __future__ import annotations
 
+from decimal import Decimal
+
 from o2c.core.auth import create_user, issue_api_key
 from o2c.core.db import transaction
 from o2c.core.setup import create_company
@@ -118,7 +120,7 @@ def test_a_quantity_wrong_for_its_unit_is_held_not_refused_and_reserves_nothing(
     [hold] = order["holds"]
     assert hold["kind"] == "validation"
     assert {x["field"] for x in hold["reasons"]} == {"lines[0].quantity", "lines[1].quantity"}
-    assert all(li["reserved_qty"] == "0" for li in order["lines"])
+    assert all(Decimal(li["reserved_qty"]) == 0 for li in order["lines"])
     after = {s["sku"] + s["warehouse"]: s["reserved"] for s in api.get("/stock", user="admin").json()["items"]}
     assert after == before
 
