@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 
 from o2c.catalog.api import router as catalog_router
 from o2c.customers.api import router as customers_router
+from o2c.integrations.api import router as imports_router
 from o2c.inventory.api import router as inventory_router
 from o2c.orders.api import router as orders_router
 from o2c.web import problems
@@ -44,7 +45,7 @@ def create_app() -> FastAPI:
     )
     problems.install(app)
     api = APIRouter(prefix="/api/v1")
-    for r in (customers_router, catalog_router, inventory_router, orders_router):
+    for r in (customers_router, catalog_router, inventory_router, orders_router, imports_router):
         api.include_router(r)
     app.include_router(api)
 

@@ -1,0 +1,251 @@
+"""CSV bulk import of orders, for the CLI (`o2c import orders FILE.csv`) and the API
+(`POST /api/v1/imports/orders`, in o2c.integrations.api).
+
+Good orders become orders exactly as if they had been captured through the API (held with their
+reasons when they break a business rule); an order with a bad row is not imported at all, and each of
+its rows is reported with its row number, field and reason. The file streams: it is checked once
+(csv_format.scan: nothing is written when its encoding, header or CSV syntax is broken), then read
+again order by order and captured in batches of `batch_size` orders, one transaction per batch
+(csv_capture.capture_batch). The format is described for users in docs/csv-import.md.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy.orm import Session
+
+from o2c.core.auth import Actor, require, require_company
+from o2c.core.db import transaction
+from o2c.integrations.csv_capture import Captured, capture_batch
+from o2c.integrations.csv_format import (
+    COLUMNS, CsvOrder, FileInfo, ImportFileError, RowError, field_error_to_row, read_orders, scan,
+)
+from o2c.orders.rules import HELD
+
+BATCH_SIZE = 500
+__all__ = ["COLUMNS", "ImportFileError", "ImportResult", "import_cli", "import_orders", "scan"]
+
+
+@dataclass(frozen=True)
+class ImportedOrder:
+    ref: str
+    order_id: int
+    number: str
+    status: str
+
+
+@dataclass
+class BatchSummary:
+    rows: int = 0
+    last_row: int = 0
+    imported: list[ImportedOrder] = field(default_factory=list)
+    held: int = 0
+    rejected_orders: int = 0
+    rejected_rows: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+@dataclass
+class ImportResult:
+    """What an import did. `errors` and `orders` keep the first `keep_*` entries; the counts are complete."""
+
+    rows_total: int
+    orders_total: int
+    keep_errors: int = 10_000
+    keep_orders: int = 1_000
+    rows_done: int = 0
+    last_row: int = 1
+    orders_imported: int = 0
+    orders_held: int = 0
+    orders_rejected: int = 0
+    rows_rejected: int = 0
+    errors_total: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    orders: list[ImportedOrder] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def add(self, b: BatchSummary) -> None:
+        self.rows_done += b.rows
+        self.last_row = max(self.last_row, b.last_row)
+        self.orders_imported += len(b.imported)
+        self.orders_held += b.held
+        self.orders_rejected += b.rejected_orders
+        self.rows_rejected += b.rejected_rows
+        self.errors_total += len(b.errors)
+        self.errors.extend(b.errors[: max(0, self.keep_errors - len(self.errors))])
+        self.orders.extend(b.imported[: max(0, self.keep_orders - len(self.orders))])
+
+    def body(self, limit: int = 1000) -> dict:
+        """The API's answer, bounded: at most `limit` errors and orders, with how many were left out."""
+        errors = self.errors[:limit]
+        orders = self.orders[:limit]
+        return {
+            "rows_read": self.rows_done,
+            "orders_imported": self.orders_imported,
+            "orders_held": self.orders_held,
+            "orders_rejected": self.orders_rejected,
+            "rows_rejected": self.rows_rejected,
+            "errors": [e.as_dict() for e in errors],
+            "errors_omitted": self.errors_total - len(errors),
+            "order_ids": [o.order_id for o in orders],
+            "orders": [{"order_ref": o.ref, "id": o.order_id, "number": o.number, "status": o.status} for o in orders],
+            "orders_omitted": self.orders_imported - len(orders),
+        }
+
+
+Progress = Callable[[ImportResult], None]
+BatchHook = Callable[[Session, ImportResult, BatchSummary], None]
+
+
+def import_orders(
+    stream: BinaryIO, actor: Actor, company_id: int, *, info: FileInfo | None = None, batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None, on_batch: BatchHook | None = None, keep_errors: int = 10_000,
+    keep_orders: int = 1_000,
+) -> ImportResult:
+    """Import the CSV in `stream` (binary, seekable). Raises ImportFileError, before anything is written,
+    when the file as a whole cannot be read. `on_batch` runs inside each batch's transaction."""
+    require(actor, "orders.write")
+    require_company(actor, company_id)
+    started = time.perf_counter()
+    info = info or scan(stream)
+    result = ImportResult(info.rows, info.orders, keep_errors=keep_errors, keep_orders=keep_orders)
+    batch: list[CsvOrder] = []
+
+    def flush() -> None:
+        todo = [o for o in batch if o.data is not None]
+
+        def work(session: Session) -> BatchSummary:
+            outcomes = capture_batch(session, actor, company_id, [o.data for o in todo])
+            summary = _summarise(batch, dict(zip(map(id, todo), outcomes)))
+            if on_batch:
+                on_batch(session, result, summary)
+            return summary
+
+        result.add(transaction(work) if todo else _summarise(batch, {}))
+        result.seconds = time.perf_counter() - started
+        if progress:
+            progress(result)
+
+    for order in read_orders(stream, info):
+        batch.append(order)
+        if len(batch) >= batch_size:
+            flush()
+            batch = []
+    if batch:
+        flush()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _summarise(batch: list[CsvOrder], outcomes: dict[int, object]) -> BatchSummary:
+    s = BatchSummary()
+    for o in batch:
+        s.rows += len(o.rows)
+        s.last_row = max(s.last_row, o.rows[-1])
+        outcome = outcomes.get(id(o))
+        if isinstance(outcome, Captured):
+            s.imported.append(ImportedOrder(o.ref, outcome.order_id, outcome.number, outcome.status))
+            s.held += outcome.status == HELD
+            continue
+        errors = o.errors if outcome is None else o.rejected([field_error_to_row(o, e) for e in outcome.errors])
+        s.rejected_orders += 1
+        s.rejected_rows += len(o.rows)
+        s.errors.extend(errors)
+    return s
+
+
+# ---------------------------------------------------------------- the command line
+
+class _Setup(Exception):
+    pass
+
+
+def _who(username: str, company_code: str | None) -> tuple[Actor, int, str]:
+    from sqlalchemy import select
+
+    from o2c.core.auth import actor_for_user
+    from o2c.core.db import read_session
+    from o2c.core.errors import Forbidden
+    from o2c.core.models import Company, User
+
+    with read_session() as s:
+        user = s.scalar(select(User).where(User.username == username))
+        if user is None or not user.active:
+            raise _Setup(f"there is no active user named {username!r} (give one with --user)")
+        actor = actor_for_user(s, user)
+        try:
+            require(actor, "orders.write")
+        except Forbidden as exc:
+            raise _Setup(exc.detail) from None
+        companies = dict(s.execute(select(Company.code, Company.id).where(Company.id.in_(sorted(actor.company_ids)))).all())
+        if company_code is None:
+            if len(companies) != 1:
+                names = ", ".join(sorted(companies)) or "none"
+                raise _Setup(f"user {username!r} works for several companies ({names}): name one with --company")
+            company_code = next(iter(companies))
+        elif company_code not in companies:
+            exists = s.scalar(select(Company.id).where(Company.code == company_code))
+            raise _Setup(f"no company {company_code!r}" if exists is None
+                         else f"user {username!r} has no access to company {company_code}")
+    return actor, companies[company_code], company_code
+
+
+def import_cli(file: str, company_code: str | None, username: str, *, batch_size: int = BATCH_SIZE,
+               shown: int = 1000) -> int:
+    """`o2c import orders`: exit code 0 when every row was imported, 1 when some rows were rejected,
+    2 when the file could not be read at all (nothing was imported)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    path = Path(file)
+    try:
+        stream = path.open("rb")
+    except OSError as exc:
+        err.print(f"[bold red]Error:[/] cannot open {file}: {exc.strerror or exc}")
+        return 2
+    with stream:
+        try:
+            actor, company_id, company_code = _who(username, company_code)
+            info = scan(stream)
+        except _Setup as exc:
+            err.print(f"[bold red]Error:[/] {exc}")
+            return 2
+        except ImportFileError as exc:
+            err.print(f"[bold red]Error:[/] {path.name}: {exc.message}")
+            return 2
+        bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
+            TextColumn("· {task.fields[orders]:,} orders"), TimeElapsedColumn(), TextColumn("left"),
+            TimeRemainingColumn(), console=err, transient=False,
+        )
+        with bar:
+            task = bar.add_task(f"Importing {path.name}", total=info.rows, orders=0)
+
+            def show(r: ImportResult) -> None:
+                bar.update(task, completed=r.rows_done, orders=r.orders_imported)
+
+            result = import_orders(stream, actor, company_id, info=info, batch_size=batch_size, progress=show,
+                                   keep_errors=shown, keep_orders=0)
+
+    rate = result.orders_imported / result.seconds if result.seconds else 0.0
+    held = f" ({result.orders_held:,} held for review)" if result.orders_held else ""
+    out.print(f"Imported {result.orders_imported:,} orders{held} from {result.rows_done:,} rows of {path.name} "
+              f"into {company_code} in {result.seconds:.1f} s ({rate:,.0f} orders/s).")
+    if not result.rows_rejected:
+        return 0
+    out.print(f"[bold red]Rejected {result.rows_rejected:,} rows[/] ({result.orders_rejected:,} orders not imported; "
+              "an order with a bad row is not imported at all). Fix these rows and import them again:")
+    table = Table("Row", "Field", "Reason", show_lines=False, header_style="bold")
+    for e in result.errors[:shown]:
+        table.add_row(str(e.row), e.field, e.message)
+    out.print(table)
+    if result.errors_total > shown:
+        out.print(f"... and {result.errors_total - shown:,} more rows with errors (not shown).")
+    return 1
