@@ -6,7 +6,9 @@ from typing import Annotated
 
 from pydantic import Field
 
-from o2c.core.schemas import Code, CountryCode, CurrencyCode, DecimalStr, OutModel, QtyStr, StrictModel
+from o2c.core.schemas import (
+    Code, CountryCode, CurrencyCode, DecimalStr, OutModel, PctStr, PriceStr, QtyStr, StrictModel,
+)
 
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")]
 Qty = Annotated[Decimal, Field(gt=0, max_digits=13, decimal_places=3)]
@@ -73,7 +75,7 @@ class PriceListIn(StrictModel):
 class PriceItemOut(OutModel):
     sku: str
     min_qty: QtyStr
-    unit_price: DecimalStr
+    unit_price: PriceStr
 
 
 class PriceListOut(OutModel):
@@ -101,7 +103,7 @@ class TaxRateOut(OutModel):
     country: str
     region: str | None
     tax_class: str
-    rate_pct: DecimalStr
+    rate_pct: PctStr
     name: str
     valid_from: date
     created_at: datetime

@@ -22,9 +22,16 @@ class OutModel(BaseModel):
 # Decimals leave the API as strings ("12.50"), so no client parses money into a float by accident.
 DecimalStr = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")]
 
-# Quantities leave the API without trailing zeros ("12", "12.5"), however they were stored.
+# Quantities and percentages leave the API without trailing zeros ("12", "12.5", "6.25"), however
+# they were stored.
 QtyStr = Annotated[
     Decimal, PlainSerializer(lambda d: format(d.normalize(), "f"), return_type=str, when_used="json")
+]
+PctStr = QtyStr
+
+# Unit prices always with their 4 stored decimals ("8.5000").
+PriceStr = Annotated[
+    Decimal, PlainSerializer(lambda d: format(d.quantize(Decimal("0.0001")), "f"), return_type=str, when_used="json")
 ]
 
 Code = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")]

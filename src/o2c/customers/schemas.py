@@ -6,7 +6,9 @@ from typing import Literal
 
 from pydantic import EmailStr, Field
 
-from o2c.core.schemas import Code, CountryCode, CurrencyCode, DecimalStr, OutModel, Percent, StrictModel
+from o2c.core.schemas import (
+    Code, CountryCode, CurrencyCode, DecimalStr, OutModel, PctStr, Percent, StrictModel,
+)
 
 
 class AddressIn(StrictModel):
@@ -73,7 +75,7 @@ class CustomerOut(OutModel):
     tax_exempt: bool
     tax_exemption_ref: str | None
     ship_preference: str
-    discount_pct: DecimalStr
+    discount_pct: PctStr
     active: bool
     billing_address: AddressOut | None
     shipping_addresses: list[AddressOut]

@@ -61,22 +61,35 @@ def load(session: Session, company_id: int, customer_id: int, actor: Actor | Non
     """The customer and this company's account with it; a portal user may load only their own."""
     if actor is not None and actor.customer_id is not None and actor.customer_id != customer_id:
         raise NotFound(f"customer {customer_id} not found")
-    row = session.execute(
+    found = find(session, company_id, customer_id=customer_id)
+    if found is None:
+        raise NotFound(f"customer {customer_id} not found")
+    return found
+
+
+def find(session: Session, company_id: int, *, customer_id: int | None = None, code: str | None = None
+         ) -> tuple[Customer, CustomerAccount] | None:
+    """A customer (by id or code) with this company's account, in one query; None if there is none."""
+    stmt = (
         select(Customer, CustomerAccount)
         .join(CustomerAccount, CustomerAccount.customer_id == Customer.id)
-        .where(Customer.id == customer_id, CustomerAccount.company_id == company_id)
-    ).first()
-    if row is None:
-        raise NotFound(f"customer {customer_id} not found")
-    return row[0], row[1]
-
-
-def find_by_code(session: Session, company_id: int, code: str) -> int | None:
-    return session.scalar(
-        select(Customer.id)
-        .join(CustomerAccount, CustomerAccount.customer_id == Customer.id)
-        .where(Customer.code == code, CustomerAccount.company_id == company_id)
+        .where(CustomerAccount.company_id == company_id)
     )
+    stmt = stmt.where(Customer.id == customer_id) if customer_id is not None else stmt.where(Customer.code == code)
+    row = session.execute(stmt).first()
+    return (row[0], row[1]) if row else None
+
+
+def default_ship_to(session: Session, customer_id: int) -> dict:
+    """The customer's default shipping address (the billing address if it has none), as a dict."""
+    addr = session.scalar(
+        select(CustomerAddress)
+        .where(CustomerAddress.customer_id == customer_id)
+        .order_by((CustomerAddress.kind == "shipping").desc(), CustomerAddress.is_default.desc(), CustomerAddress.id)
+        .limit(1)
+    )
+    fields = ("name", "line1", "line2", "city", "region", "postal_code", "country")
+    return {k: getattr(addr, k) for k in fields} if addr else {}
 
 
 def customer_view(session: Session, company_id: int, customer_id: int, actor: Actor | None = None) -> dict:

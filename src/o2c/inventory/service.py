@@ -105,9 +105,12 @@ def list_stock(session: Session, company_id: int, sku: str | None, warehouse: st
     return [stock_view(r, s, w) | {"id": r.id} for r, s, w in session.execute(stmt)]
 
 
-def reserve(session: Session, company_id: int, order_id: int, needs: Sequence[Need], ship_complete: bool) -> Plan:
-    """Reserve what `needs` asks for, atomically; return what was reserved where and what is short."""
+def reserve(session: Session, company_id: int, needs: Sequence[Need], ship_complete: bool) -> Plan:
+    """Take what `needs` asks for from the stock rows, atomically; return what was taken where and what
+    is short. The caller records the reservations (record_reservations) in the same transaction."""
     product_ids = sorted({n.product_id for n in needs})
+    if not product_ids:
+        return plan_reservation([], {}, ship_complete)
     rows = list(
         session.scalars(
             select(Stock)
@@ -124,13 +127,18 @@ def reserve(session: Session, company_id: int, order_id: int, needs: Sequence[Ne
         row = by_key[(t.product_id, t.warehouse_id)]
         row.reserved += t.quantity
         row.updated_at = now
-    session.add_all(
-        Reservation(company_id=company_id, order_id=order_id, order_line_id=t.line_id, product_id=t.product_id,
-                    warehouse_id=t.warehouse_id, quantity=t.quantity, created_at=now)
-        for t in plan.takes
-    )
-    session.flush()
     return plan
+
+
+def record_reservations(session: Session, company_id: int, order_id: int,
+                        takes: Sequence[tuple[int, int, int, Decimal]]) -> None:
+    """Rows for what `reserve` took: (order line id, product id, warehouse id, quantity)."""
+    now = clock.now()
+    session.add_all(
+        Reservation(company_id=company_id, order_id=order_id, order_line_id=line_id, product_id=product_id,
+                    warehouse_id=warehouse_id, quantity=qty, created_at=now)
+        for line_id, product_id, warehouse_id, qty in takes
+    )
 
 
 def release(session: Session, order_id: int, line_ids: Sequence[int] | None = None) -> Decimal:

@@ -9,13 +9,16 @@ price override beyond the company's threshold; released by a pricing approver wh
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from o2c.catalog.rules import deviation_pct
+from o2c.catalog.rules import (
+    LineAmounts, LineInput, TaxRateRow, Totals, deviation_pct, price_lines, tax_rate_for, totals, unit_price_for,
+)
 from o2c.core.errors import Conflict, FieldError
+from o2c.core.money import ZERO
 
 CHANNELS = ("web", "b2b_portal", "sales_rep", "email", "phone", "edi", "csv")
 
@@ -165,3 +168,61 @@ def hold_reasons(facts: OrderFacts) -> HoldReasons:
             f"this customer's PO number is already on order {facts.duplicate_of}",
         )
     return out
+
+
+# ---------------------------------------------------------------- pricing an order
+
+@dataclass(frozen=True)
+class PricingLine:
+    product_id: int
+    quantity: Decimal
+    tax_class: str
+    given_price: Decimal | None  # an override; None: the list price
+    discount_pct: Decimal | None  # None: the customer's standing discount
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    list_price: Decimal | None
+    unit_price: Decimal
+    discount_pct: Decimal
+    tax_rate_pct: Decimal
+    amounts: LineAmounts
+    missing_tax: bool  # a taxable line with no rate for its jurisdiction
+
+
+def price_order(
+    lines: Sequence[PricingLine],
+    breaks: Mapping[int, Sequence[tuple[Decimal, Decimal]]],
+    tax_rows: Sequence[TaxRateRow],
+    *,
+    country: str | None,
+    region: str | None,
+    on: date,
+    tax_exempt: bool,
+    standing_discount_pct: Decimal,
+    currency: str,
+    order_discount: Decimal,
+) -> tuple[list[PricedLine], Totals]:
+    """Every line's prices, tax rate and amounts, and the order's totals (rounding: catalog.rules)."""
+    prepared = []
+    for li in lines:
+        list_price = unit_price_for(breaks.get(li.product_id, ()), li.quantity)
+        unit_price = li.given_price if li.given_price is not None else (list_price if list_price is not None else ZERO)
+        discount = li.discount_pct if li.discount_pct is not None else standing_discount_pct
+        rate = None if tax_exempt else tax_rate_for(tax_rows, country, region, li.tax_class, on)
+        prepared.append((list_price, unit_price, discount, rate))
+    amounts = price_lines(
+        [LineInput(li.quantity, u, d, r.rate_pct if r else ZERO) for li, (_, u, d, r) in zip(lines, prepared)],
+        currency, order_discount,
+    )
+    priced = [
+        PricedLine(lp, u, d, r.rate_pct if r else ZERO, a, missing_tax=r is None and not tax_exempt)
+        for (lp, u, d, r), a in zip(prepared, amounts)
+    ]
+    return priced, totals(amounts)
+
+
+def missing_tax_reason(index: int, tax_class: str, country: str | None, region: str | None) -> FieldError:
+    where = (country or "the ship-to country") + (f" / {region}" if region else "")
+    return FieldError(f"lines[{index}].tax_class", "no_tax_rate", f"no {tax_class} tax rate for {where}")

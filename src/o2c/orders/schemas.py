@@ -8,7 +8,9 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from o2c.catalog.schemas import Price, Sku
-from o2c.core.schemas import Code, CurrencyCode, DecimalStr, OutModel, Percent, QtyStr, StrictModel
+from o2c.core.schemas import (
+    Code, CurrencyCode, DecimalStr, OutModel, PctStr, Percent, PriceStr, QtyStr, StrictModel,
+)
 from o2c.customers.schemas import AddressIn, AddressOut
 from o2c.orders.rules import CHANNELS
 
@@ -79,16 +81,16 @@ class OrderLineOut(OutModel):
     description: str
     quantity: QtyStr
     uom: str
-    list_price: DecimalStr | None
-    unit_price: DecimalStr
+    list_price: PriceStr | None
+    unit_price: PriceStr
     price_overridden: bool
     override_reason: str | None
-    discount_pct: DecimalStr
+    discount_pct: PctStr
     gross_amount: DecimalStr
     discount_amount: DecimalStr
     net_amount: DecimalStr
     tax_class: str
-    tax_rate_pct: DecimalStr
+    tax_rate_pct: PctStr
     tax_amount: DecimalStr
     reserved_qty: QtyStr
     backordered_qty: QtyStr

@@ -5,6 +5,7 @@ order, its timeline records and its outbox events to commit together.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
@@ -13,7 +14,6 @@ from sqlalchemy.orm import Session, selectinload
 
 from o2c.catalog import service as catalog
 from o2c.catalog.models import Product
-from o2c.catalog.rules import LineInput, price_lines, tax_rate_for, totals, unit_price_for
 from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, ErrorList, FieldError, Forbidden, NotFound, ValidationFailed
@@ -21,6 +21,7 @@ from o2c.core.events import emit
 from o2c.core.money import round_money
 from o2c.core.models import Company
 from o2c.customers import service as customers
+from o2c.customers.models import CustomerAccount
 from o2c.customers.rules import Address, address_errors
 from o2c.inventory import service as inventory
 from o2c.inventory.rules import Need
@@ -118,15 +119,26 @@ def _company(session: Session, company_id: int) -> Company:
     return company
 
 
-def _resolve_customer_id(session: Session, actor: Actor, company_id: int, data: OrderIn) -> int:
-    cid = data.customer_id
-    if cid is None:
-        cid = customers.find_by_code(session, company_id, data.customer_code)
-        if cid is None:
-            raise ValidationFailed.one("customer_code", "unknown", f"no customer with code {data.customer_code!r}")
-    if actor.customer_id is not None and actor.customer_id != cid:
+def _customer_for(session: Session, actor: Actor, company_id: int, data: OrderIn):
+    """The ordering customer and this company's account with it, in one query; unknown is bad input."""
+    if data.customer_id is not None:
+        found = customers.find(session, company_id, customer_id=data.customer_id)
+        field, value = "customer_id", data.customer_id
+    else:
+        found = customers.find(session, company_id, code=data.customer_code)
+        field, value = "customer_code", repr(data.customer_code)
+    if found is None:
+        raise ValidationFailed.one(field, "unknown", f"no customer {value} in this company")
+    customer, account = found
+    if actor.customer_id is not None and actor.customer_id != customer.id:
         raise Forbidden("a portal user orders for their own company only")
-    return cid
+    if not account.active:
+        raise ValidationFailed.one(field, "inactive", f"customer {customer.code} is not active")
+    if data.currency is not None and data.currency != account.currency:
+        raise ValidationFailed.one(
+            "currency", "mismatch", f"customer {customer.code} buys in {account.currency}, not {data.currency}"
+        )
+    return customer, account
 
 
 def _products_for(session: Session, company_id: int, lines: list[OrderLineIn]) -> dict[str, Product]:
@@ -146,7 +158,7 @@ def _apply_lines(order: Order, lines: list[OrderLineIn], products: dict[str, Pro
             quantity=li.quantity, uom=products[li.sku].uom,
             unit_price=li.unit_price if li.unit_price is not None else ZERO,
             price_overridden=li.unit_price is not None, override_reason=li.override_reason,
-            discount_pct=li.discount_pct if li.discount_pct is not None else Decimal(-1),  # -1: account default
+            discount_pct=li.discount_pct if li.discount_pct is not None else STANDING,
             gross_amount=ZERO, discount_amount=ZERO, net_amount=ZERO, tax_class=products[li.sku].tax_class,
             tax_rate_pct=ZERO, tax_amount=ZERO, reserved_qty=ZERO, backordered_qty=ZERO,
         )
@@ -154,27 +166,65 @@ def _apply_lines(order: Order, lines: list[OrderLineIn], products: dict[str, Pro
     ]
 
 
+# A line's discount_pct before pricing: "the customer's standing discount" (set when the order is priced).
+STANDING = Decimal(-1)
+
+
+@dataclass
+class _Change:
+    """One use case's change to one order. Status moves and reservations are decided first; their
+    timeline records, outbox events and reservation rows are written at `finish`, once the order and
+    its lines have ids, so a new order is inserted once, already in its final state."""
+
+    session: Session
+    actor: Actor
+    company: Company
+    account: CustomerAccount
+    order: Order
+    products: dict[int, Product]
+    records: list[tuple] = field(default_factory=list)  # (action, from, to, reason, data, event?)
+    takes: list[tuple] = field(default_factory=list)  # (line, Take)
+
+    def move(self, to: str, action: str, reason: str | None, data: dict | None) -> None:
+        before = self.order.status
+        if before != "new" or to not in rules.TRANSITIONS["new"]:
+            rules.check_transition(before, to)
+        self.order.status = to
+        self.records.append((action, None if before == "new" else before, to, reason, data, True))
+
+    def note(self, action: str, reason: str | None, data: dict | None) -> None:
+        """A timeline entry without a status change."""
+        self.records.append((action, self.order.status, self.order.status, reason, data, False))
+
+    def finish(self) -> Order:
+        session, order = self.session, self.order
+        session.add(order)
+        session.flush()
+        if self.takes:
+            inventory.record_reservations(session, self.company.id, order.id, [
+                (line.id, t.product_id, t.warehouse_id, t.quantity) for line, t in self.takes])
+        for action, before, to, reason, data, event in self.records:
+            audit.record(session, self.actor, "order", order.id, action, company_id=order.company_id,
+                         from_status=before, to_status=to, reason=reason, data=data)
+            if event:
+                emit(session, f"order.{to}", {"order_id": order.id, "number": order.number, "from": before or "new",
+                                              "to": to, "action": action},
+                     company_id=order.company_id, entity_id=order.id)
+        session.flush()
+        return order
+
+
 def capture(session: Session, actor: Actor, company_id: int, data: OrderIn) -> Order:
     """Take an order from any channel: refuse what cannot be an order, hold what needs a person,
     and confirm (reserve stock) what is clean, all in the caller's transaction."""
     require(actor, "orders.write")
     company = _company(session, company_id)
-    customer_id = _resolve_customer_id(session, actor, company_id, data)
-    try:
-        customer, account = customers.load(session, company_id, customer_id)
-    except NotFound:  # an id the caller sent: bad input naming its field, not a missing resource
-        raise ValidationFailed.one("customer_id", "unknown", f"no customer {customer_id} in this company") from None
-    if not account.active:
-        raise ValidationFailed.one("customer_id", "inactive", f"customer {customer.code} is not active")
-    if data.currency is not None and data.currency != account.currency:
-        raise ValidationFailed.one(
-            "currency", "mismatch", f"customer {customer.code} buys in {account.currency}, not {data.currency}"
-        )
+    customer, account = _customer_for(session, actor, company_id, data)
     products = _products_for(session, company_id, data.lines)
-    ship_to = data.ship_to.model_dump() if data.ship_to else _default_ship_to(session, customer_id)
+    ship_to = data.ship_to.model_dump() if data.ship_to else customers.default_ship_to(session, customer.id)
     now = clock.now()
     order = Order(
-        company_id=company_id, customer_id=customer_id, channel=data.channel, po_number=data.po_number,
+        company_id=company_id, customer_id=customer.id, channel=data.channel, po_number=data.po_number,
         currency=account.currency, status="new", requested_date=data.requested_date,
         order_date=clock.today_in(company.timezone), notes=data.notes,
         order_discount=round_money(data.order_discount, account.currency),
@@ -185,106 +235,75 @@ def capture(session: Session, actor: Actor, company_id: int, data: OrderIn) -> O
     )
     _apply_lines(order, data.lines, products)
     order.holds = []
-    session.add(order)
-    session.flush()
-    _evaluate(session, actor, company, account, order, {p.id: p for p in products.values()}, action="captured")
-    return order
+    change = _Change(session, actor, company, account, order, {p.id: p for p in products.values()})
+    _evaluate(change, action="captured")
+    return change.finish()
 
 
-def _default_ship_to(session: Session, customer_id: int) -> dict:
-    from o2c.customers.models import CustomerAddress
-
-    addr = session.scalar(
-        select(CustomerAddress)
-        .where(CustomerAddress.customer_id == customer_id)
-        .order_by((CustomerAddress.kind == "shipping").desc(), CustomerAddress.is_default.desc(), CustomerAddress.id)
-        .limit(1)
-    )
-    return {k: getattr(addr, k) for k in SHIP_TO} if addr else {}
-
-
-def _evaluate(
-    session: Session, actor: Actor, company: Company, account, order: Order, products: dict[int, Product],
-    *, action: str, reason: str | None = None, changed_line_nos: set[int] | None = None,
-) -> None:
+def _evaluate(change: _Change, *, action: str, reason: str | None = None,
+              changed_line_nos: set[int] | None = None) -> None:
     """Price, check and move the order on: held with its reasons, or validated and (if asked) confirmed."""
-    _decide(session, actor, company, account, order, products, action, reason, changed_line_nos)
-    session.flush()
-
-
-def _decide(session, actor, company, account, order, products, action, reason, changed_line_nos) -> None:
-    missing_tax = _price(session, company, account, order)
-    facts = _facts(session, company, order, products, missing_tax)
-    found = rules.hold_reasons(facts)
+    order = change.order
+    missing_tax = _price(change)
+    found = rules.hold_reasons(_facts(change, missing_tax))
     before = order.status
-    _sync_holds(session, actor, order, found)
+    _sync_holds(order, found)
     if found.by_kind.get(rules.HOLD_VALIDATION) or found.by_kind.get(rules.HOLD_DUPLICATE):
         order.needed_correction = True
-    now = clock.now()
-    order.updated_at = now
+    order.updated_at = clock.now()
     if not found.clean:
         if before in (rules.CONFIRMED, rules.BACKORDERED):
-            inventory.release(session, order.id)
+            inventory.release(change.session, order.id)
             for line in order.lines:
                 line.reserved_qty = line.backordered_qty = ZERO
-        _move(session, actor, order, rules.HELD, action, reason,
-              {"holds": {k: [e.as_dict() for e in v] for k, v in found.by_kind.items() if v}})
-        return
-    if before in (rules.CONFIRMED, rules.BACKORDERED) and changed_line_nos is not None:
-        _rereserve_lines(session, actor, company, account, order, changed_line_nos, action, reason)
-        return
-    _move(session, actor, order, rules.VALIDATED, action, reason, None)
-    if order.auto_confirm:
-        _reserve(session, actor, company, account, order)
+        change.move(rules.HELD, action, reason,
+                    {"holds": {k: [e.as_dict() for e in v] for k, v in found.by_kind.items() if v}})
+    elif before in (rules.CONFIRMED, rules.BACKORDERED) and changed_line_nos is not None:
+        _rereserve_lines(change, changed_line_nos, action, reason)
+    else:
+        change.move(rules.VALIDATED, action, reason, None)
+        if order.auto_confirm:
+            _reserve(change, "confirmed")
 
 
-def _price(session: Session, company: Company, account, order: Order) -> list[int]:
+def _price(change: _Change) -> list[int]:
     """Set every line's prices, tax and amounts and the order totals; return the indexes of lines that
     need a tax rate and have none."""
-    product_ids = [li.product_id for li in order.lines]
-    breaks = catalog.price_breaks(session, company.id, order.customer_id, order.currency, product_ids, order.order_date)
-    tax_rows = catalog.tax_rows(session, company.id, order.ship_to_country)
-    inputs = []
-    missing_tax = []
-    for i, li in enumerate(order.lines):
-        li.list_price = unit_price_for(breaks.get(li.product_id, ()), li.quantity)
-        if not li.price_overridden:
-            li.unit_price = li.list_price if li.list_price is not None else ZERO
-        if li.discount_pct < 0:
-            li.discount_pct = account.discount_pct
-        rate = None if account.tax_exempt else tax_rate_for(
-            tax_rows, order.ship_to_country, order.ship_to_region, li.tax_class, order.order_date
-        )
-        li.tax_rate_pct = rate.rate_pct if rate else ZERO
-        if rate is None and not account.tax_exempt:
-            missing_tax.append(i)
-        inputs.append(LineInput(li.quantity, li.unit_price, li.discount_pct, li.tax_rate_pct))
-    amounts = price_lines(inputs, order.currency, order.order_discount)
-    for li, a in zip(order.lines, amounts):
+    order, company, account = change.order, change.company, change.account
+    breaks = catalog.price_breaks(change.session, company.id, order.customer_id, order.currency,
+                                  [li.product_id for li in order.lines], order.order_date)
+    tax_rows = catalog.tax_rows(change.session, company.id, order.ship_to_country)
+    priced, t = rules.price_order(
+        [rules.PricingLine(li.product_id, li.quantity, li.tax_class,
+                           li.unit_price if li.price_overridden else None,
+                           None if li.discount_pct == STANDING else li.discount_pct)
+         for li in order.lines],
+        breaks, tax_rows, country=order.ship_to_country, region=order.ship_to_region, on=order.order_date,
+        tax_exempt=account.tax_exempt, standing_discount_pct=account.discount_pct, currency=order.currency,
+        order_discount=order.order_discount,
+    )
+    for li, p in zip(order.lines, priced):
+        li.list_price, li.unit_price, li.discount_pct, li.tax_rate_pct = p.list_price, p.unit_price, p.discount_pct, p.tax_rate_pct
+        a = p.amounts
         li.gross_amount, li.discount_amount, li.net_amount, li.tax_amount = a.gross, a.discount, a.net, a.tax
-    t = totals(amounts)
     order.subtotal, order.discount_total, order.tax_total, order.total = t.subtotal, t.discount, t.tax, t.total
-    return missing_tax
+    return [i for i, p in enumerate(priced) if p.missing_tax]
 
 
-def _facts(
-    session: Session, company: Company, order: Order, products: dict[int, Product], missing_tax: list[int]
-) -> rules.OrderFacts:
-    addr_errors = list(address_errors(Address(**{k: getattr(order, f"ship_to_{k}") for k in SHIP_TO}), "ship_to"))
-    for i in missing_tax:
-        li = order.lines[i]
-        addr_errors.append(FieldError(f"lines[{i}].tax_class", "no_tax_rate",
-                               f"no {li.tax_class} tax rate for {order.ship_to_country or 'the ship-to country'}"
-                               f"{' / ' + order.ship_to_region if order.ship_to_region else ''}"))
+def _facts(change: _Change, missing_tax: list[int]) -> rules.OrderFacts:
+    order, company, products = change.order, change.company, change.products
+    problems = list(address_errors(Address(**{k: getattr(order, f"ship_to_{k}") for k in SHIP_TO}), "ship_to"))
+    problems += [rules.missing_tax_reason(i, order.lines[i].tax_class, order.ship_to_country, order.ship_to_region)
+                 for i in missing_tax]
     duplicate_of = None
     if order.po_number:
-        other = session.scalar(
-            select(Order.id).where(
-                Order.company_id == company.id, Order.customer_id == order.customer_id,
-                Order.po_number == order.po_number, Order.id != order.id,
-                Order.status.in_(sorted(rules.LIVE)),
-            ).limit(1)
-        )
+        stmt = select(Order.id).where(
+            Order.company_id == company.id, Order.customer_id == order.customer_id,
+            Order.po_number == order.po_number, Order.status.in_(sorted(rules.LIVE)),
+        ).limit(1)
+        if order.id is not None:
+            stmt = stmt.where(Order.id != order.id)
+        other = change.session.scalar(stmt)
         duplicate_of = f"SO{other:08d}" if other else None
     released = {h.kind for h in order.holds if not h.active and h.released_by is not None and not h.superseded}
     return rules.OrderFacts(
@@ -297,7 +316,7 @@ def _facts(
             )
             for i, li in enumerate(order.lines)
         ],
-        address_errors=addr_errors,
+        address_errors=problems,
         duplicate_of=duplicate_of,
         duplicate_accepted=rules.HOLD_DUPLICATE in released,
         requested_date=order.requested_date,
@@ -310,7 +329,7 @@ def _facts(
     )
 
 
-def _sync_holds(session: Session, actor: Actor, order: Order, found: rules.HoldReasons) -> None:
+def _sync_holds(order: Order, found: rules.HoldReasons) -> None:
     """One active hold per kind with the current reasons; a hold whose reasons are gone is released."""
     now = clock.now()
     active = {h.kind: h for h in order.holds if h.active}
@@ -329,33 +348,22 @@ def _sync_holds(session: Session, actor: Actor, order: Order, found: rules.HoldR
             hold.release_reason = "corrected: the order passes this check now"
 
 
-def _move(session: Session, actor: Actor, order: Order, to: str, action: str, reason: str | None, data: dict | None) -> None:
-    before = order.status
-    if before != "new" or to not in rules.TRANSITIONS["new"]:
-        rules.check_transition(before, to)
-    order.status = to
-    audit.record(session, actor, "order", order.id, action, company_id=order.company_id,
-                 from_status=None if before == "new" else before, to_status=to, reason=reason, data=data)
-    emit(session, f"order.{to}", {"order_id": order.id, "number": order.number, "from": before, "to": to,
-                                  "action": action}, company_id=order.company_id, entity_id=order.id)
-
-
-def _reserve(session: Session, actor: Actor, company: Company, account, order: Order) -> None:
-    needs = [Need(li.id, li.product_id, li.quantity - li.reserved_qty) for li in order.lines if li.quantity > li.reserved_qty]
-    plan = inventory.reserve(session, company.id, order.id, needs, account.ship_complete)
-    _after_plan(session, actor, company, account, order, plan, "confirmed")
-
-
-def _apply_plan(order: Order, plan) -> None:
-    taken: dict[int, Decimal] = {}
+def _reserve_lines(change: _Change, lines: list[OrderLine]) -> None:
+    """Reserve what `lines` still lack (one locked step in inventory) and note it on the lines."""
+    order = change.order
+    index = {id(li): i for i, li in enumerate(order.lines)}
+    needs = [Need(index[id(li)], li.product_id, li.quantity - li.reserved_qty)
+             for li in lines if li.quantity > li.reserved_qty]
+    plan = inventory.reserve(change.session, change.company.id, needs, change.account.ship_complete)
     for t in plan.takes:
-        taken[t.line_id] = taken.get(t.line_id, ZERO) + t.quantity
+        line = order.lines[t.line_id]
+        line.reserved_qty += t.quantity
+        change.takes.append((line, t))
     for li in order.lines:
-        li.reserved_qty += taken.get(li.id, ZERO)
         li.backordered_qty = li.quantity - li.reserved_qty
 
 
-def _reservation_data(order: Order, account) -> dict:
+def _reservation_data(order: Order, account: CustomerAccount) -> dict:
     return {
         "reserved": {li.line_no: str(li.reserved_qty.normalize()) for li in order.lines},
         "backordered": {li.line_no: str(li.backordered_qty.normalize()) for li in order.lines if li.backordered_qty},
@@ -363,47 +371,50 @@ def _reservation_data(order: Order, account) -> dict:
     }
 
 
-def _after_plan(session, actor, company, account, order: Order, plan, action: str) -> None:
-    _apply_plan(order, plan)
-    complete = all(li.backordered_qty == 0 for li in order.lines)
+def _reserve(change: _Change, action: str) -> None:
+    order = change.order
+    _reserve_lines(change, order.lines)
     order.confirmed_at = order.confirmed_at or clock.now()
     order.expected_date = max(
-        order.requested_date or order.order_date, order.order_date + timedelta(days=company.default_lead_days)
+        order.requested_date or order.order_date, order.order_date + timedelta(days=change.company.default_lead_days)
     )
-    _move(session, actor, order, rules.CONFIRMED if complete else rules.BACKORDERED, action, None,
-          _reservation_data(order, account))
+    complete = all(li.backordered_qty == 0 for li in order.lines)
+    change.move(rules.CONFIRMED if complete else rules.BACKORDERED, action, None,
+                _reservation_data(order, change.account))
 
 
-def _rereserve_lines(session, actor, company, account, order: Order, line_nos: set[int], action, reason) -> None:
+def _rereserve_lines(change: _Change, line_nos: set[int], action: str, reason: str | None) -> None:
     """A confirmed order had lines changed: give back those lines' stock and reserve them again
     (all lines for a ship-complete customer, whose order reserves all or nothing)."""
-    changed = [li for li in order.lines if account.ship_complete or li.line_no in line_nos]
-    inventory.release(session, order.id, [li.id for li in changed])
+    order = change.order
+    changed = [li for li in order.lines if change.account.ship_complete or li.line_no in line_nos]
+    inventory.release(change.session, order.id, [li.id for li in changed])
     for li in changed:
         li.reserved_qty = ZERO
-    needs = [Need(li.id, li.product_id, li.quantity) for li in changed]
-    plan = inventory.reserve(session, company.id, order.id, needs, account.ship_complete)
-    _apply_plan(order, plan)
+    _reserve_lines(change, changed)
     to = rules.CONFIRMED if all(li.backordered_qty == 0 for li in order.lines) else rules.BACKORDERED
-    data = _reservation_data(order, account) | {"lines_changed": sorted(line_nos)}
+    data = _reservation_data(order, change.account) | {"lines_changed": sorted(line_nos)}
     if to == order.status:
-        audit.record(session, actor, "order", order.id, action, company_id=order.company_id,
-                     from_status=order.status, to_status=order.status, reason=reason, data=data)
+        change.note(action, reason, data)
     else:
-        _move(session, actor, order, to, action, reason, data)
+        change.move(to, action, reason, data)
 
 
-def _load_for_change(session: Session, actor: Actor, company_id: int, order_id: int):
-    require(actor, "orders.write")
+def _load_for_change(session: Session, actor: Actor, company_id: int, order_id: int, *,
+                     permission: str | None = "orders.write") -> _Change:
+    if permission:
+        require(actor, permission)
     order = get_order(session, actor, company_id, order_id, lock=True)
     company = _company(session, company_id)
     _, account = customers.load(session, company_id, order.customer_id)
-    return order, company, account
+    products = _products_by_id(session, [li.product_id for li in order.lines])
+    return _Change(session, actor, company, account, order, products)
 
 
 def update(session: Session, actor: Actor, company_id: int, order_id: int, patch: OrderPatch) -> Order:
     """Correct an order that is held or not yet confirmed, then check it again."""
-    order, company, account = _load_for_change(session, actor, company_id, order_id)
+    change = _load_for_change(session, actor, company_id, order_id)
+    order = change.order
     if order.status not in rules.EDITABLE:
         raise Conflict(
             f"order {order.number} is {order.status}; only held or validated orders can be corrected "
@@ -427,23 +438,20 @@ def update(session: Session, actor: Actor, company_id: int, order_id: int, patch
             setattr(order, k, value)
             if k.startswith("order_discount"):
                 _supersede(order, rules.HOLD_PRICING)
-    products = {}
     if patch.lines is not None:
         by_sku = _products_for(session, company_id, patch.lines)
         _apply_lines(order, patch.lines, by_sku)
-        products = {p.id: p for p in by_sku.values()}
+        change.products = {p.id: p for p in by_sku.values()}
         _supersede(order, rules.HOLD_PRICING)
-        session.flush()
     order.version += 1
-    if not products:
-        products = _products_by_id(session, [li.product_id for li in order.lines])
-    _evaluate(session, actor, company, account, order, products, action="corrected", reason=reason)
-    return order
+    _evaluate(change, action="corrected", reason=reason)
+    return change.finish()
 
 
 def edit_line(session: Session, actor: Actor, company_id: int, order_id: int, line_no: int, patch: LinePatch) -> Order:
     """Change one line (quantity, price, discount): re-price, re-check, and re-reserve just that line."""
-    order, company, account = _load_for_change(session, actor, company_id, order_id)
+    change = _load_for_change(session, actor, company_id, order_id)
+    order = change.order
     if order.status not in rules.EDITABLE | {rules.CONFIRMED, rules.BACKORDERED}:
         raise Conflict(f"order {order.number} is {order.status}; its lines cannot change", current_status=order.status)
     line = next((li for li in order.lines if li.line_no == line_no), None)
@@ -462,12 +470,10 @@ def edit_line(session: Session, actor: Actor, company_id: int, order_id: int, li
     if "override_reason" in changes:
         line.override_reason = changes["override_reason"]
     if "discount_pct" in changes:
-        line.discount_pct = changes["discount_pct"] if changes["discount_pct"] is not None else Decimal(-1)
+        line.discount_pct = changes["discount_pct"] if changes["discount_pct"] is not None else STANDING
     order.version += 1
-    products = _products_by_id(session, [li.product_id for li in order.lines])
-    _evaluate(session, actor, company, account, order, products, action="line_changed",
-              reason=reason, changed_line_nos={line_no})
-    return order
+    _evaluate(change, action="line_changed", reason=reason, changed_line_nos={line_no})
+    return change.finish()
 
 
 def _products_by_id(session: Session, ids: list[int]) -> dict[int, Product]:
@@ -482,15 +488,16 @@ def _supersede(order: Order, kind: str) -> None:
 
 def confirm(session: Session, actor: Actor, company_id: int, order_id: int) -> Order:
     """Reserve stock for a validated order, or try again for what a backordered order still lacks."""
-    order, company, account = _load_for_change(session, actor, company_id, order_id)
-    if order.status not in (rules.VALIDATED, rules.BACKORDERED):
-        rules.check_transition(order.status, rules.CONFIRMED)
-    _reserve(session, actor, company, account, order)
-    return order
+    change = _load_for_change(session, actor, company_id, order_id)
+    if change.order.status not in (rules.VALIDATED, rules.BACKORDERED):
+        rules.check_transition(change.order.status, rules.CONFIRMED)
+    _reserve(change, "confirmed")
+    return change.finish()
 
 
 def cancel(session: Session, actor: Actor, company_id: int, order_id: int, reason: str) -> Order:
-    order, company, account = _load_for_change(session, actor, company_id, order_id)
+    change = _load_for_change(session, actor, company_id, order_id)
+    order = change.order
     rules.check_transition(order.status, rules.CANCELLED)
     released = inventory.release(session, order.id)
     for li in order.lines:
@@ -502,13 +509,14 @@ def cancel(session: Session, actor: Actor, company_id: int, order_id: int, reaso
             h.active, h.released_at, h.release_reason = False, now, "order cancelled"
     order.updated_at = now
     order.version += 1
-    _move(session, actor, order, rules.CANCELLED, "cancelled", reason, {"released_qty": str(released.normalize())})
-    return order
+    change.move(rules.CANCELLED, "cancelled", reason, {"released_qty": str(released.normalize())})
+    return change.finish()
 
 
 def release_hold(session: Session, actor: Actor, company_id: int, order_id: int, hold_id: int, reason: str) -> Order:
     """A person decides a hold: pricing holds need a pricing approver who did not enter the order."""
-    order, company, account = _load_for_change_any(session, actor, company_id, order_id)
+    change = _load_for_change(session, actor, company_id, order_id, permission=None)
+    order = change.order
     hold = next((h for h in order.holds if h.id == hold_id), None)
     if hold is None:
         raise NotFound(f"order {order.number} has no hold {hold_id}")
@@ -530,17 +538,6 @@ def release_hold(session: Session, actor: Actor, company_id: int, order_id: int,
         )
     now = clock.now()
     hold.active, hold.released_at, hold.released_by, hold.release_reason = False, now, actor.user_id, reason
-    audit.record(session, actor, "order", order.id, f"{hold.kind}_hold_released", company_id=company_id,
-                 from_status=order.status, to_status=order.status, reason=reason, data={"hold_id": hold.id})
-    session.flush()
-    products = _products_by_id(session, [li.product_id for li in order.lines])
-    _evaluate(session, actor, company, account, order, products, action="rechecked", reason=None)
-    return order
-
-
-def _load_for_change_any(session: Session, actor: Actor, company_id: int, order_id: int):
-    """Like _load_for_change, for actors who approve rather than enter orders."""
-    order = get_order(session, actor, company_id, order_id, lock=True)
-    company = _company(session, company_id)
-    _, account = customers.load(session, company_id, order.customer_id)
-    return order, company, account
+    change.note(f"{hold.kind}_hold_released", reason, {"hold_id": hold.id})
+    _evaluate(change, action="rechecked")
+    return change.finish()
