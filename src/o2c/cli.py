@@ -10,7 +10,8 @@ import typer
 
 from o2c.core.settings import get_settings
 
-app = typer.Typer(help="o2c: order-to-cash.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(help="o2c: order-to-cash.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
 import_app = typer.Typer(help="Import files.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 
@@ -115,15 +116,64 @@ def import_orders(
 
 @app.command()
 def demo(
-    orders: int = typer.Option(300, help="How many orders to push through."),
+    orders: int = typer.Option(300, min=0, help="How many orders to push through."),
+    seed: int = typer.Option(42, help="Seed of the order mix: the same seed gives the same demo."),
+    more: bool = typer.Option(False, "--more", help="The demo company exists: push another batch of orders."),
     database_url: str | None = DbOpt,
 ) -> None:
     """Create a demo company and push orders through every step built so far, with progress."""
     from o2c.demo import run_demo
 
     _url(database_url)
-    run_demo(orders)
+    report = run_demo(orders, seed=seed, more=more)
+    if report.failures:
+        raise typer.Exit(1)
+
+
+user_app = typer.Typer(help="Users and their API keys.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("add")
+def user_add(
+    username: str = typer.Argument(...),
+    role: list[str] = typer.Option(..., "--role", help="A role (repeat for several): " + ", ".join(sorted(__import__("o2c.core.auth", fromlist=["ROLES"]).ROLES))),
+    company: list[str] = typer.Option(..., "--company", help="A company code the user works for (repeatable)."),
+    customer: str | None = typer.Option(None, help="For a portal user: the customer code they belong to."),
+    database_url: str | None = DbOpt,
+) -> None:
+    """Create a user and print their first API key (shown once)."""
+    from o2c.core.db import transaction
+    from o2c.core.users import add_user
+
+    _url(database_url)
+    key = transaction(lambda s: add_user(s, username, role, company, customer))
+    typer.echo(f"user {username!r} created; API key (shown once): {key}")
+
+
+@user_app.command("key")
+def user_key(username: str = typer.Argument(...), database_url: str | None = DbOpt) -> None:
+    """Issue another API key for a user (shown once)."""
+    from o2c.core.db import transaction
+    from o2c.core.users import new_key
+
+    _url(database_url)
+    typer.echo(f"API key for {username!r} (shown once): {transaction(lambda s: new_key(s, username))}")
+
+
+def main() -> None:
+    """Entry point: errors the product raises on purpose are printed as clear lines, not a trace."""
+    from o2c.core.errors import O2CError
+
+    try:
+        app()
+    except O2CError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        for e in exc.errors:
+            if e.message != exc.detail:
+                typer.echo(f"  {e.field}: {e.message}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -8,18 +8,26 @@ from decimal import Decimal
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
+from stdnum import ean
 
 from o2c.catalog.models import PriceList, PriceListItem, Product, TaxRate
 from o2c.catalog.rules import TaxRateRow
 from o2c.catalog.schemas import PriceListIn, ProductIn, ProductPatch, TaxRateIn
 from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
-from o2c.core.errors import Conflict, ErrorList, NotFound
+from o2c.core.errors import Conflict, ErrorList, NotFound, ValidationFailed
 from o2c.core.money import known_currencies
+
+
+def _check_gtin(gtin: str | None) -> None:
+    """A GTIN (EAN-8, UPC-A, EAN-13, GTIN-14) must carry its GS1 check digit (python-stdnum)."""
+    if gtin is not None and not ean.is_valid(gtin):
+        raise ValidationFailed.one("gtin", "check_digit", f"GTIN {gtin} has a wrong check digit or length")
 
 
 def create_product(session: Session, actor: Actor, company_id: int, data: ProductIn) -> Product:
     require(actor, "masterdata.write")
+    _check_gtin(data.gtin)
     if session.scalar(select(Product.id).where(Product.company_id == company_id, Product.sku == data.sku)):
         raise Conflict(f"a product with SKU {data.sku!r} exists already", field="sku")
     p = Product(company_id=company_id, created_at=clock.now(), **data.model_dump())
@@ -40,6 +48,7 @@ def update_product(session: Session, actor: Actor, company_id: int, product_id: 
     require(actor, "masterdata.write")
     p = get_product(session, company_id, product_id)
     changes = patch.model_dump(exclude_unset=True)
+    _check_gtin(changes.get("gtin"))
     for k, v in changes.items():
         setattr(p, k, v)
     audit.record(session, actor, "product", p.id, "updated", company_id=company_id,
