@@ -103,3 +103,13 @@ def test_a_validation_hold_cannot_be_released_by_hand(api):
     assert r.status_code == 409
     o = api.patch(f"/orders/{o['id']}", json={"lines": [{"sku": "BOLT", "quantity": "24"}]}).json()
     assert o["status"] == "confirmed" and o["lines"][0]["net_amount"] == "8.00"  # 24 x 0.3333 = 7.9992
+
+
+def test_the_price_override_threshold_is_the_company_setting(api):
+    body = {"customer_code": "BIGBUY", "channel": "web", "lines": [
+        {"sku": "WIDGET", "quantity": "5", "unit_price": "8.50", "override_reason": "promo"}]}  # 15% off
+    assert api.post("/orders", json=body).json()["status"] == "held"
+    assert api.patch("/company", json={"price_override_threshold_pct": "20"}).status_code == 403  # desk
+    r = api.patch("/company", user="admin", json={"price_override_threshold_pct": "20"})
+    assert r.status_code == 200 and r.json()["price_override_threshold_pct"] == "20"
+    assert api.post("/orders", json=body).json()["status"] == "confirmed"

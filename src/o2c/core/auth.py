@@ -26,6 +26,7 @@ PERMISSIONS = {
     "masterdata.write": "maintain customers, products, price lists, tax rates and warehouses",
     "stock.write": "set stock on hand",
     "users.write": "create users and API keys",
+    "company.write": "change the company's settings (price-override threshold, lead time, time zone)",
 }
 
 ROLES: dict[str, frozenset[str]] = {

@@ -7,6 +7,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 
 from o2c.catalog.api import router as catalog_router
+from o2c.web.company_api import router as company_router
 from o2c.customers.api import router as customers_router
 from o2c.integrations.api import router as imports_router
 from o2c.inventory.api import router as inventory_router
@@ -45,7 +46,7 @@ def create_app() -> FastAPI:
     )
     problems.install(app)
     api = APIRouter(prefix="/api/v1")
-    for r in (customers_router, catalog_router, inventory_router, orders_router, imports_router):
+    for r in (company_router, customers_router, catalog_router, inventory_router, orders_router, imports_router):
         api.include_router(r)
     app.include_router(api)
 
