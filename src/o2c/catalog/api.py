@@ -5,6 +5,7 @@ from fastapi import APIRouter, Query
 from o2c.catalog import service
 from o2c.catalog.schemas import PriceListIn, PriceListOut, ProductIn, ProductOut, ProductPatch, TaxRateIn, TaxRateOut
 from o2c.core.db import read_session
+from o2c.core.errors import NotFound
 from o2c.core.schemas import CountryCode, Page
 from o2c.web.deps import CtxDep, IdemKey, ReaderDep, cursor_to_id
 from o2c.web.responses import change, create
@@ -50,13 +51,21 @@ def create_price_list(data: PriceListIn, ctx: CtxDep, idempotency_key: IdemKey =
 @router.get("/price-lists", response_model=list[PriceListOut])
 def list_price_lists(ctx: ReaderDep):
     with read_session() as s:
-        return [PriceListOut.model_validate(v) for v in service.list_price_lists(s, ctx.company_id)]
+        return [PriceListOut.model_validate(v) for v in service.list_price_lists(s, ctx.company_id) if _visible(ctx, v)]
 
 
 @router.get("/price-lists/{price_list_id}", response_model=PriceListOut)
 def get_price_list(price_list_id: int, ctx: ReaderDep):
     with read_session() as s:
-        return PriceListOut.model_validate(service.price_list_view(s, ctx.company_id, price_list_id))
+        view = service.price_list_view(s, ctx.company_id, price_list_id)
+        if not _visible(ctx, view):  # another customer's contract prices: not there for this portal user
+            raise NotFound(f"price list {price_list_id} not found")
+        return PriceListOut.model_validate(view)
+
+
+def _visible(ctx, price_list: dict) -> bool:
+    """A customer's portal user sees the general lists and their own, never another customer's."""
+    return ctx.actor.customer_id is None or price_list["customer_id"] in (None, ctx.actor.customer_id)
 
 
 @router.post("/tax-rates", status_code=201, response_model=TaxRateOut)

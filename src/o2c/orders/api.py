@@ -5,6 +5,7 @@ from typing import Literal
 from fastapi import APIRouter, Query
 
 from o2c.core.db import read_session
+from o2c.core.errors import Forbidden
 from o2c.core.schemas import Page
 from o2c.orders import service
 from o2c.orders.rules import STATUSES
@@ -51,6 +52,8 @@ def list_orders(
 
 @router.get("/metrics/entry-error-rate", response_model=EntryErrorRate)
 def entry_error_rate(ctx: ReaderDep):
+    if ctx.actor.customer_id is not None:  # it counts every customer's orders
+        raise Forbidden("the order entry error rate is the company's internal figure, not shown to portal users")
     with read_session() as s:
         return EntryErrorRate.model_validate(service.entry_error_rate(s, ctx.company_id))
 

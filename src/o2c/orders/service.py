@@ -27,7 +27,7 @@ from o2c.inventory import service as inventory
 from o2c.inventory.rules import Need
 from o2c.orders import rules
 from o2c.orders.models import Order, OrderHold, OrderLine
-from o2c.orders.schemas import LinePatch, OrderIn, OrderLineIn, OrderPatch
+from o2c.orders.schemas import LinePatch, OrderIn, OrderLineIn, OrderLineOut, OrderPatch
 
 ZERO = Decimal(0)
 SHIP_TO = ("name", "line1", "line2", "city", "region", "postal_code", "country")
@@ -49,16 +49,28 @@ def get_order(session: Session, actor: Actor, company_id: int, order_id: int, *,
     return order
 
 
+_LINE_AMOUNTS = ("gross_amount", "discount_amount", "net_amount", "tax_amount")
+
+
+def _line_view(li: OrderLine, currency: str) -> dict:
+    """A line as the API shows it: amounts in the currency's minor units, as stored or as just computed."""
+    view = {c: getattr(li, c) for c in OrderLineOut.model_fields}
+    return view | {k: round_money(getattr(li, k), currency) for k in _LINE_AMOUNTS}
+
+
 def order_view(order: Order) -> dict:
+    money = lambda amount: round_money(amount, order.currency)  # noqa: E731 (20.00, not 20.0000 from the database)
     return {
         "id": order.id, "number": order.number, "customer_id": order.customer_id, "channel": order.channel,
         "po_number": order.po_number, "currency": order.currency, "status": order.status,
         "ship_to": {k: getattr(order, f"ship_to_{k}") for k in SHIP_TO},
         "requested_date": order.requested_date, "expected_date": order.expected_date,
-        "order_date": order.order_date, "notes": order.notes, "subtotal": order.subtotal,
-        "discount_total": order.discount_total, "tax_total": order.tax_total, "total": order.total,
-        "order_discount": order.order_discount, "needed_correction": order.needed_correction,
-        "lines": order.lines, "holds": order.holds, "created_at": order.created_at,
+        "order_date": order.order_date, "notes": order.notes, "subtotal": money(order.subtotal),
+        "discount_total": money(order.discount_total), "tax_total": money(order.tax_total),
+        "total": money(order.total), "order_discount": money(order.order_discount),
+        "needed_correction": order.needed_correction,
+        "lines": [_line_view(li, order.currency) for li in order.lines], "holds": order.holds,
+        "created_at": order.created_at,
         "updated_at": order.updated_at, "confirmed_at": order.confirmed_at, "version": order.version,
     }
 
