@@ -28,6 +28,7 @@ LINE_COLUMNS = ("sku", "quantity", "unit_price", "override_reason", "discount_pc
 ORDER_COLUMNS = ("customer_code", "po_number", "channel", "currency", "requested_date", "notes", *SHIP_TO_COLUMNS)
 COLUMNS = ("order_ref", "customer_code", "sku", "quantity", "po_number", "channel", "currency",
            "requested_date", "unit_price", "override_reason", "discount_pct", "notes", *SHIP_TO_COLUMNS)
+_COLUMN_AT = {c: i for i, c in enumerate(COLUMNS)}
 DEFAULT_CHANNEL = "csv"
 MAX_REF = 100
 BOM = b"\xef\xbb\xbf"
@@ -102,7 +103,7 @@ class CsvOrder:
                      "(an order is imported whole or not at all)")
             for r in self.rows if r not in bad
         ]
-        out.sort(key=lambda e: e.row)
+        out.sort(key=lambda e: (e.row, _COLUMN_AT.get(e.field, -1)))
         return out
 
 

@@ -102,7 +102,7 @@ BatchHook = Callable[[Session, ImportResult, BatchSummary], None]
 
 
 def import_orders(
-    stream: BinaryIO, actor: Actor, company_id: int, *, info: FileInfo | None = None, batch_size: int = BATCH_SIZE,
+    stream: BinaryIO, actor: Actor, company_id: int, *, info: FileInfo | None = None, batch_size: int | None = None,
     progress: Progress | None = None, on_batch: BatchHook | None = None, keep_errors: int = 10_000,
     keep_orders: int = 1_000,
 ) -> ImportResult:
@@ -112,6 +112,7 @@ def import_orders(
     require_company(actor, company_id)
     started = time.perf_counter()
     info = info or scan(stream)
+    batch_size = batch_size or BATCH_SIZE
     result = ImportResult(info.rows, info.orders, keep_errors=keep_errors, keep_orders=keep_orders)
     batch: list[CsvOrder] = []
 
@@ -194,7 +195,7 @@ def _who(username: str, company_code: str | None) -> tuple[Actor, int, str]:
     return actor, companies[company_code], company_code
 
 
-def import_cli(file: str, company_code: str | None, username: str, *, batch_size: int = BATCH_SIZE,
+def import_cli(file: str, company_code: str | None, username: str, *, batch_size: int | None = None,
                shown: int = 1000) -> int:
     """`o2c import orders`: exit code 0 when every row was imported, 1 when some rows were rejected,
     2 when the file could not be read at all (nothing was imported)."""
@@ -236,16 +237,25 @@ def import_cli(file: str, company_code: str | None, username: str, *, batch_size
 
     rate = result.orders_imported / result.seconds if result.seconds else 0.0
     held = f" ({result.orders_held:,} held for review)" if result.orders_held else ""
-    out.print(f"Imported {result.orders_imported:,} orders{held} from {result.rows_done:,} rows of {path.name} "
+    out.print(f"Imported {_n(result.orders_imported, 'order')}{held} from {_n(result.rows_done, 'row')} of {path.name} "
               f"into {company_code} in {result.seconds:.1f} s ({rate:,.0f} orders/s).")
     if not result.rows_rejected:
         return 0
-    out.print(f"[bold red]Rejected {result.rows_rejected:,} rows[/] ({result.orders_rejected:,} orders not imported; "
-              "an order with a bad row is not imported at all). Fix these rows and import them again:")
-    table = Table("Row", "Field", "Reason", show_lines=False, header_style="bold")
-    for e in result.errors[:shown]:
-        table.add_row(str(e.row), e.field, e.message)
-    out.print(table)
+    out.print(f"[bold red]Rejected {_n(result.rows_rejected, 'row')}[/] ({_n(result.orders_rejected, 'order')} not "
+              "imported; an order with a bad row is not imported at all). Fix these rows and import them again:")
+    if out.is_terminal:
+        table = Table("Row", "Field", "Reason", header_style="bold")
+        for e in result.errors[:shown]:
+            table.add_row(str(e.row), e.field, e.message)
+        out.print(table)
+    else:  # piped or redirected: one line per error, tab-separated, easy to filter
+        print("row\tfield\treason", file=out.file)
+        for e in result.errors[:shown]:
+            print(f"{e.row}\t{e.field}\t{e.message}", file=out.file)
     if result.errors_total > shown:
         out.print(f"... and {result.errors_total - shown:,} more rows with errors (not shown).")
     return 1
+
+
+def _n(n: int, what: str) -> str:
+    return f"{n:,} {what}{'' if n == 1 else 's'}"
