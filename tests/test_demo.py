@@ -1,0 +1,146 @@
+"""`o2c demo`: the demo company and its orders add up, on both databases, and a second run is harmless."""
+from __future__ import annotations
+
+import io
+from collections import Counter
+from decimal import Decimal
+
+from rich.console import Console
+from sqlalchemy import func, select
+
+from o2c.core.auth import actor_for_key
+from o2c.core.db import dispose_engines, read_session
+from o2c.core.models import AuditRecord, OutboxEvent, User
+from o2c.demo import SCENARIOS, run_demo
+from o2c.inventory.models import Reservation, Stock
+from o2c.orders.models import Order, OrderHold, OrderLine
+from tests.conftest import _empty
+from tests.test_notifications import SmtpServer, free_port, point_smtp_at
+
+# Where each kind of order must end up.
+ENDS = {
+    "clean": {"confirmed"}, "short": {"backordered"}, "bad_postal": {"confirmed"}, "no_reason": {"confirmed"},
+    "override": {"confirmed"}, "duplicate": {"confirmed", "cancelled"}, "cancel": {"cancelled"},
+    "quote": {"validated"}, "left_held": {"held"},
+}
+
+
+def _console() -> Console:
+    return Console(file=io.StringIO(), width=160)
+
+
+def _check_books(company_id: int) -> dict:
+    """Stock, reservations, holds and the error rate, read from the database; returns orders by status."""
+    with read_session() as s:
+        by_status = dict(s.execute(select(Order.status, func.count()).where(Order.company_id == company_id)
+                                   .group_by(Order.status)).all())
+        # stock is never oversold, and what is reserved is exactly the sum of the reservations
+        reserved = {(p, w): q for p, w, q in s.execute(
+            select(Reservation.product_id, Reservation.warehouse_id, func.sum(Reservation.quantity))
+            .group_by(Reservation.product_id, Reservation.warehouse_id))}
+        for row in s.scalars(select(Stock).where(Stock.company_id == company_id)):
+            assert row.reserved >= 0 and row.on_hand >= row.reserved, (row.product_id, row.warehouse_id)
+            assert row.reserved == reserved.get((row.product_id, row.warehouse_id), Decimal(0))
+        # each line's reserved quantity is what its reservations hold; only live, confirmed orders hold stock
+        per_line = dict(s.execute(select(Reservation.order_line_id, func.sum(Reservation.quantity))
+                                  .group_by(Reservation.order_line_id)).all())
+        for line, status in s.execute(select(OrderLine, Order.status).join(Order, Order.id == OrderLine.order_id)):
+            assert per_line.get(line.id, Decimal(0)) == line.reserved_qty
+            if status == "confirmed":
+                assert line.reserved_qty == line.quantity and line.backordered_qty == 0
+            elif status == "backordered":
+                assert line.reserved_qty + line.backordered_qty == line.quantity
+            else:
+                assert line.reserved_qty == 0
+        # a pricing hold is released by a pricing approver who did not enter the order
+        for hold, entered_by in s.execute(select(OrderHold, Order.entered_by).join(Order)
+                                          .where(OrderHold.kind == "pricing", OrderHold.released_by.is_not(None))):
+            approver = s.get(User, hold.released_by)
+            assert hold.released_by != entered_by and "pricing_approver" in approver.roles.split()
+        # the error rate counts the orders that were held for validation or as duplicates
+        corrected = s.scalar(select(func.count(func.distinct(OrderHold.order_id)))
+                             .where(OrderHold.kind.in_(["validation", "duplicate"])))
+        assert s.scalar(select(func.count()).where(Order.needed_correction.is_(True))) == corrected
+        # every order has a timeline that starts with its capture
+        firsts = s.execute(select(AuditRecord.entity_id, func.min(AuditRecord.id)).where(AuditRecord.entity == "order")
+                           .group_by(AuditRecord.entity_id)).all()
+        assert len(firsts) == sum(by_status.values())
+    return by_status
+
+
+def test_demo_adds_up_and_a_second_run_reuses_it(db, monkeypatch):
+    port = free_port()
+    point_smtp_at(monkeypatch, port)  # nothing listens there yet
+
+    out = _console()
+    report = run_demo(40, seed=7, console=out)
+    text = out.file.getvalue()
+    assert report.created and report.failures == []
+    assert sum(report.outcomes.values()) == report.orders_pushed == 40
+    # every kind of order happened, and each ended where it should
+    assert {scenario for scenario, _ in report.outcomes} == set(SCENARIOS)
+    for (scenario, status), n in report.outcomes.items():
+        assert status in ENDS[scenario], (scenario, status, n)
+    by_status = _check_books(report.company_id)
+    assert by_status == report.by_status
+    assert sum(by_status.values()) == 40
+    assert {"confirmed", "backordered", "validated", "held", "cancelled"} <= {k for k, v in by_status.items() if v}
+    assert report.holds["pricing"][0] >= 1 and report.holds["pricing"][1] == 0  # all approved
+    assert report.holds["validation"][1] == by_status["held"]  # the held orders wait for the desk
+    er = report.error_rate
+    assert er["orders"] == 40 and er["rate"] == (Decimal(er["needed_correction"]) / 40).quantize(Decimal("0.0001"))
+    assert er["needed_correction"] >= report.holds["validation"][0] // 2 > 0
+
+    # no mail server: the events wait in the outbox, and the demo says so
+    assert report.events_delivered is None and report.events_pending > 40
+    assert "stay in the outbox" in text
+
+    # the login it printed works, for users of every role
+    assert set(report.keys) == {"admin", "desk", "rep", "approver", "keeper", "viewer"}
+    with read_session() as s:
+        for username, key in report.keys.items():
+            assert key in text
+            assert actor_for_key(s, key).username == username
+    assert "http://127.0.0.1:8000/api/v1/docs" in text
+    assert "Order entry error rate" in text and f"{er['needed_correction']} of 40" in text
+
+    # a second run finds the company, creates nothing and hands out a fresh admin key
+    again_out = _console()
+    again = run_demo(40, seed=7, console=again_out)
+    assert not again.created and again.orders_pushed == 0
+    assert again.by_status == by_status
+    assert list(again.keys) == ["admin"] and again.keys["admin"] != report.keys["admin"]
+    assert "exists already" in again_out.file.getvalue()
+    with read_session() as s:
+        assert actor_for_key(s, again.keys["admin"]).username == "admin"
+
+    # with a mail server, another batch goes through and every pending event is delivered
+    server = SmtpServer(port)
+    server.start()
+    try:
+        more = run_demo(5, seed=7, more=True, console=_console())
+    finally:
+        server.stop()
+    assert more.failures == [] and sum(more.by_status.values()) == 45
+    assert more.events_pending == 0 and more.events_delivered >= report.events_pending
+    with read_session() as s:
+        confirmations = s.scalar(select(func.count()).where(
+            OutboxEvent.topic.in_(["order.confirmed", "order.backordered"])))
+    assert len(server.messages) == confirmations
+    assert all(rcpt[0].startswith("purchasing@") for rcpt, _ in server.messages)
+    _check_books(report.company_id)
+
+
+def test_the_same_seed_gives_the_same_demo(db, monkeypatch):
+    point_smtp_at(monkeypatch, free_port())
+
+    def snapshot():
+        report = run_demo(10, seed=11, console=_console())
+        with read_session() as s:
+            orders = s.execute(select(Order.po_number, Order.status, Order.total).order_by(Order.id)).all()
+        return Counter(report.outcomes), orders
+
+    first = snapshot()
+    dispose_engines()
+    _empty(db)
+    assert snapshot() == first
