@@ -237,6 +237,32 @@ def test_smtp_server_down_keeps_the_event_pending_until_it_is_back(api, smtp_por
         server.stop()
 
 
+def test_no_stale_confirmation_for_an_order_cancelled_before_the_mail_went_out(api, smtp_port):
+    """The mail server was down when the order was confirmed; the customer cancelled in the meantime.
+    When the server is back, the customer is not told that a cancelled order is confirmed."""
+    r = api.post("/orders", json={"customer_code": "BIGBUY", "channel": "phone",
+                                  "lines": [{"sku": "WIDGET", "quantity": "5"}]})
+    assert r.status_code == 201 and r.json()["status"] == "confirmed", r.text
+    order_id = r.json()["id"]
+    t0 = clock.now()
+    clock.freeze(t0)
+    dispatch_pending()  # fails: nothing listens
+    assert _event("order.confirmed", order_id).attempts == 1
+    assert api.post(f"/orders/{order_id}/cancel", json={"reason": "customer called to cancel"}).status_code == 200
+
+    server = SmtpServer(smtp_port)
+    server.start()
+    try:
+        clock.freeze(t0 + timedelta(minutes=5))
+        dispatch_pending()
+        assert server.messages == []
+        event = _event("order.confirmed", order_id)
+        assert event.processed_at is not None  # decided, not retried forever
+        assert _deliveries(event.id) == [SEND]
+    finally:
+        server.stop()
+
+
 def test_crash_after_sending_resends_the_same_message(api, smtp, monkeypatch):
     """The mail went out but the dispatcher died before its commit: the event is delivered again
     (at least once) with the same Message-ID, so the customer's mail client can tell it is one message."""

@@ -12,6 +12,10 @@ from sqlalchemy.orm import Session
 from o2c.core.models import OutboxEvent
 
 
+# A confirmation delivered late (the mail server was down) must not contradict the order as it is now.
+STALE_FOR_CONFIRMATION = frozenset({"cancelled", "held", "validated"})
+
+
 def send_order_confirmation(session: Session, event: OutboxEvent) -> None:
     """Capture → Confirm: the customer is told what was confirmed, at what price, and when to expect it."""
     from o2c.customers.models import Customer
@@ -20,6 +24,8 @@ def send_order_confirmation(session: Session, event: OutboxEvent) -> None:
     from o2c.orders.notifications import confirmation
 
     order = session.get(Order, event.payload["order_id"])
+    if order.status in STALE_FOR_CONFIRMATION:
+        return  # the order moved on (cancelled, or held again) before the mail went out: no stale news
     customer = session.get(Customer, order.customer_id)
     if not customer.email:
         return  # nobody to tell; the confirmation is still on the order's timeline
