@@ -30,7 +30,9 @@ def snapshot() -> dict:
         "audit": AuditRecord, "outbox": OutboxEvent,
     }
     with read_session() as s:
-        out = {name: s.scalar(select(func.count()).select_from(model)) for name, model in counted.items()}
+        counts = s.execute(select(*(select(func.count()).select_from(model).scalar_subquery().label(name)
+                                     for name, model in counted.items()))).one()
+        out = dict(counts._mapping)
         out["stock"] = sorted(
             (r.product_id, r.warehouse_id, str(r.on_hand), str(r.reserved)) for r in s.scalars(select(Stock))
         )

@@ -17,32 +17,6 @@ NEW_CUSTOMER = {"code": "NEWCO", "legal_name": "New Co", "currency": "USD",
                                     "postal_code": "60601", "country": "US"}}
 
 
-def test_api_keys_identify_the_caller(api, world):
-    client = api.client
-    r = client.get("/api/v1/orders")
-    body = assert_problem(r, 401)
-    assert r.headers.get("WWW-Authenticate") == "Bearer"
-    assert "API key" in body["detail"]
-    assert_problem(client.get("/api/v1/orders", headers={"Authorization": "Bearer o2c_not-a-real-key"}), 401)
-    assert_problem(client.get("/api/v1/orders", headers={"Authorization": "Basic ZGVzazpzZWNyZXQ="}), 401)
-    assert client.get("/api/v1/orders", headers={"Authorization": f"Bearer {world['keys']['desk']}"}).status_code == 200
-    assert client.get("/api/v1/orders", headers={"X-API-Key": world["keys"]["desk"]}).status_code == 200
-
-    # A revoked key and a deactivated user stop working (the key cache holds for seconds; clear it here).
-    def revoke(session):
-        session.execute(update(ApiKey).where(ApiKey.user_id == world["ids"]["desk2"]).values(revoked_at=clock.now()))
-        session.execute(update(User).where(User.id == world["ids"]["viewer"]).values(active=False))
-
-    transaction(revoke)
-    deps.clear_caches()
-    before = snapshot()
-    assert_problem(api.get("/orders", user="desk2"), 401)
-    assert_problem(api.post("/orders", user="desk2", json=order_body()), 401)
-    assert_problem(api.get("/orders", user="viewer"), 401)
-    assert snapshot() == before
-    assert api.get("/orders", user="desk").status_code == 200
-
-
 def test_each_role_may_change_only_what_its_permissions_allow(api, world):
     order = api.post("/orders", json=order_body()).json()
     product_id = world["ids"]["WIDGET"]
@@ -99,7 +73,7 @@ def _audit(entity: str) -> list:
                                             .where(AuditRecord.entity == entity).order_by(AuditRecord.id))]
 
 
-def test_companies_fence_their_data(api, world):
+def test_keys_identify_the_caller_and_companies_fence_their_data(api, world):
     acme_order = api.post("/orders", json=order_body()).json()
 
     def other_company(session):
@@ -131,3 +105,31 @@ def test_companies_fence_their_data(api, world):
     mine = api.get("/orders", user="shared", headers={"O2C-Company": "ACME"})
     assert [o["id"] for o in mine.json()["items"]] == [acme_order["id"]]
     assert api.get("/orders", user="shared", headers={"O2C-Company": "OTHER"}).json()["items"] == []
+
+    _api_keys_identify_the_caller(api, world)
+
+
+def _api_keys_identify_the_caller(api, world):
+    client = api.client
+    r = client.get("/api/v1/orders")
+    body = assert_problem(r, 401)
+    assert r.headers.get("WWW-Authenticate") == "Bearer"
+    assert "API key" in body["detail"]
+    assert_problem(client.get("/api/v1/orders", headers={"Authorization": "Bearer o2c_not-a-real-key"}), 401)
+    assert_problem(client.get("/api/v1/orders", headers={"Authorization": "Basic ZGVzazpzZWNyZXQ="}), 401)
+    assert client.get("/api/v1/orders", headers={"Authorization": f"Bearer {world['keys']['desk']}"}).status_code == 200
+    assert client.get("/api/v1/orders", headers={"X-API-Key": world["keys"]["desk"]}).status_code == 200
+
+    # A revoked key and a deactivated user stop working (the key cache holds for seconds; clear it here).
+    def revoke(session):
+        session.execute(update(ApiKey).where(ApiKey.user_id == world["ids"]["desk2"]).values(revoked_at=clock.now()))
+        session.execute(update(User).where(User.id == world["ids"]["viewer"]).values(active=False))
+
+    transaction(revoke)
+    deps.clear_caches()
+    before = snapshot()
+    assert_problem(api.get("/orders", user="desk2"), 401)
+    assert_problem(api.post("/orders", user="desk2", json=order_body()), 401)
+    assert_problem(api.get("/orders", user="viewer"), 401)
+    assert snapshot() == before
+    assert api.get("/orders", user="desk").status_code == 200

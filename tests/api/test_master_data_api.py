@@ -88,7 +88,7 @@ def test_customers_are_created_read_listed_and_changed(api, world):
     _refused(api, "patch", "/customers/999999", {"legal_name": "Ghost"}, 404)
 
 
-def test_products_price_lists_and_tax_rates_decide_an_orders_figures(api, world):
+def _products_price_lists_and_tax_rates_decide_an_orders_figures(api, world):
     r = api.post("/products", user="admin", json={
         "sku": "SPROCKET", "name": "Sprocket, 40 teeth", "uom": "EA", "weight_kg": "0.250", "length_cm": "12.5",
         "width_cm": "12.5", "height_cm": "1.0", "gtin": "4006381333931", "tax_class": "standard"})
@@ -174,7 +174,7 @@ def test_products_price_lists_and_tax_rates_decide_an_orders_figures(api, world)
              422, "valid_from")
 
 
-def test_warehouses_and_stock(api, world):
+def _warehouses_and_stock(api, world):
     r = api.post("/warehouses", user="admin", json={"code": "NYC", "address": NYC, "latitude": "40.705",
                                                      "longitude": "-74.0137"})
     assert r.status_code == 201, r.text
@@ -195,7 +195,7 @@ def test_warehouses_and_stock(api, world):
     assert stock_figures(stock_of(api, "GADGET", "NYC")) == nums(4, 0, 4)
     assert stock_figures(stock_of(api, "GADGET", "CHI")) == nums(5, 0, 5)
     rows = _all_pages(api, "/stock", 2)
-    assert len(rows) == 7 and len({(x["sku"], x["warehouse"]) for x in rows}) == 7
+    assert len(rows) == 8 and len({(x["sku"], x["warehouse"]) for x in rows}) == 8  # 6 + SPROCKET/CHI + GADGET/NYC
 
     # An order for 3 GADGETs reserves them in one warehouse; on hand cannot drop below what is reserved.
     o = api.post("/orders", json=order_body(lines=[{"sku": "GADGET", "quantity": "3"}])).json()
@@ -226,3 +226,9 @@ def test_warehouses_and_stock(api, world):
     _refused(api, "post", "/warehouses", {"code": "BAD", "address": NYC, "longitude": "-180.5"}, 422, "longitude")
     _refused(api, "post", "/warehouses", {"code": "NYC", "address": NYC}, 409)
     _refused(api, "post", "/warehouses", {"code": "has space", "address": NYC}, 422, "code")
+
+
+def test_catalogue_warehouses_and_stock(api, world):
+    """Products, price lists and tax rates, checked in the figures of orders; then warehouses and stock."""
+    _products_price_lists_and_tax_rates_decide_an_orders_figures(api, world)
+    _warehouses_and_stock(api, world)

@@ -84,6 +84,8 @@ def test_list_filters_and_cursor_pages(api, world):
     assert got.status_code == 200
     assert got.json() == made[3]
 
+    _every_error_is_problem_json(api)
+
 
 def _timeline(api, order_id, user="desk") -> list[dict]:
     r = api.get(f"/orders/{order_id}/timeline", user=user)
@@ -144,8 +146,10 @@ def test_an_order_through_hold_correction_confirmation_and_cancellation(api, wor
     assert snapshot() == before_all
     assert len(_timeline(api, o["id"])) == 4
 
+    _backorders_follow_the_ship_preference_and_confirm_retries_them(api, world)
 
-def test_backorders_follow_the_ship_preference_and_confirm_retries_them(api, world):
+
+def _backorders_follow_the_ship_preference_and_confirm_retries_them(api, world):
     # GADGET: 5 on hand, all in CHI.
     partial = _post(api, order_body("BIGBUY", lines=[{"sku": "GADGET", "quantity": "8"}]))
     assert partial["status"] == "backordered"
@@ -238,7 +242,7 @@ def test_a_portal_user_sees_and_orders_for_their_own_customer_only(api, world):
     assert _timeline(api, r.json()["id"], user="desk")[0]["actor"] == "bigbuy_buyer"
 
 
-def test_every_error_is_problem_json(api):
+def _every_error_is_problem_json(api):
     for r, status in [
         (api.client.get("/api/v1/no-such-thing"), 404),
         (api.delete("/orders/1"), 405),
