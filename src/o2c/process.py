@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from o2c.core.events import external
 from o2c.core.models import OutboxEvent
 
 
@@ -16,6 +17,7 @@ from o2c.core.models import OutboxEvent
 STALE_FOR_CONFIRMATION = frozenset({"cancelled", "held", "validated"})
 
 
+@external
 def send_order_confirmation(session: Session, event: OutboxEvent) -> None:
     """Capture → Confirm: the customer is told what was confirmed, at what price, and when to expect it."""
     from o2c.customers.models import Customer

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from o2c.core import audit, clock
 from o2c.core.auth import SYSTEM
 from o2c.core.db import read_session, transaction
-from o2c.core.events import _backoff, dispatch_pending, emit, subscriber_name
+from o2c.core.events import _backoff, dispatch_pending, emit, external, subscriber_name
 from o2c.core.models import AuditRecord, OutboxDelivery, OutboxEvent
 
 
@@ -154,6 +154,7 @@ def test_racing_dispatchers_deliver_each_event_once_per_subscriber(pg):
     lock = threading.Lock()
     seen: Counter = Counter()
 
+    @external  # claimed with a lease, run outside the transaction
     def outside(session, event):
         time.sleep(0.001)
         with lock:

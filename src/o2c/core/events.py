@@ -2,9 +2,12 @@
 
 `emit` writes the event in the caller's transaction, so it exists exactly when the change does.
 The dispatcher hands each event to every subscriber wired in `o2c.process`, records the delivery per
-(event, subscriber) in the subscriber's own savepoint, and retries failures with backoff. Delivery is
-at least once: a subscriber may see an event again after a crash, so every subscriber is idempotent
-(a database subscriber is made so by the delivery row committed with its work).
+(event, subscriber), and retries failures with backoff. Delivery is at least once: a subscriber may
+see an event again after a crash, so every subscriber is idempotent (a database subscriber is made so
+by the delivery row committed with its work in one savepoint; an outside one, marked `@external`,
+carries an id derived from the event, like an email's Message-ID).
+Outside side effects run with no write transaction open: the event is claimed with a short lease
+first, so a slow mail server never stalls the writers (on SQLite the write lock is the whole database).
 Several workers may run against PostgreSQL: each claims events with FOR UPDATE SKIP LOCKED.
 """
 from __future__ import annotations
@@ -19,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from o2c.core import clock
-from o2c.core.db import get_engine, transaction
+from o2c.core.db import get_engine, read_session, transaction
 from o2c.core.models import OutboxDelivery, OutboxEvent
 
 log = logging.getLogger("o2c.events")
@@ -46,27 +49,45 @@ def subscriber_name(fn: Subscriber) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
 
 
+def external(fn: Subscriber) -> Subscriber:
+    """Mark a subscriber whose side effect leaves the database (an email, a webhook). It runs outside
+    any write transaction, so a slow mail server never holds a write lock (on SQLite: the whole
+    database, and every order entry with it). It must not write to the database; its delivery row is
+    recorded right after it returns."""
+    fn.o2c_external = True  # type: ignore[attr-defined]
+    return fn
+
+
+def _is_external(fn: Subscriber) -> bool:
+    return getattr(fn, "o2c_external", False)
+
+
+# How long a dispatcher may take over the outside side effects of an event it claimed; if it dies
+# meanwhile, another dispatcher takes the event over once the lease ends (at least once).
+LEASE = timedelta(minutes=5)
+
+
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 2 ** min(attempts, 12)))
 
 
-def _deliver_one(session: Session, subscribers: Mapping[str, Sequence[Subscriber]]) -> bool:
-    event = session.scalars(
-        select(OutboxEvent)
-        .where(OutboxEvent.processed_at.is_(None), OutboxEvent.available_at <= clock.now())
-        .order_by(OutboxEvent.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    ).first()
-    if event is None:
-        return False
-    failures = []
-    for fn in subscribers.get(event.topic, ()):
+def _delivered(session: Session, event_id: int) -> set[str]:
+    return set(session.scalars(select(OutboxDelivery.subscriber).where(OutboxDelivery.event_id == event_id)))
+
+
+def _finish(session: Session, event: OutboxEvent, subs: Sequence[Subscriber], sent: Sequence[str],
+            failures: list[str]) -> None:
+    """Record what the outside subscribers did, run the database subscribers (each in a savepoint with
+    its delivery row), and close the event or schedule its retry."""
+    done = _delivered(session, event.id)
+    now = clock.now()
+    for name in sent:
+        if name not in done:
+            session.add(OutboxDelivery(event_id=event.id, subscriber=name, delivered_at=now))
+            done.add(name)
+    for fn in subs:
         name = subscriber_name(fn)
-        done = session.scalar(
-            select(exists().where(OutboxDelivery.event_id == event.id, OutboxDelivery.subscriber == name))
-        )
-        if done:
+        if _is_external(fn) or name in done:
             continue
         savepoint = session.begin_nested()
         try:
@@ -83,7 +104,57 @@ def _deliver_one(session: Session, subscribers: Mapping[str, Sequence[Subscriber
         event.available_at = clock.now() + _backoff(event.attempts)
     else:
         event.processed_at = clock.now()
-    return True
+
+
+_DONE = object()
+
+
+def _claim(session: Session, subscribers: Mapping[str, Sequence[Subscriber]]):
+    """Take the next due event. One with only database subscribers is delivered here and now; one with
+    outside subscribers is leased (pushed out of the others' reach) and its id returned."""
+    event = session.scalars(
+        select(OutboxEvent)
+        .where(OutboxEvent.processed_at.is_(None), OutboxEvent.available_at <= clock.now())
+        .order_by(OutboxEvent.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).first()
+    if event is None:
+        return None
+    subs = subscribers.get(event.topic, ())
+    outside = {subscriber_name(fn) for fn in subs if _is_external(fn)}
+    if not outside or not outside - _delivered(session, event.id):
+        _finish(session, event, subs, (), [])
+        return _DONE
+    event.available_at = clock.now() + LEASE
+    return event.id
+
+
+def _run_outside(event_id: int, subscribers: Mapping[str, Sequence[Subscriber]], engine: Engine):
+    """Run the outside subscribers of a leased event, holding no write lock; return who succeeded and
+    what failed."""
+    sent, failures = [], []
+    with read_session(engine) as session:
+        event = session.get(OutboxEvent, event_id)
+        done = _delivered(session, event_id)
+        for fn in subscribers.get(event.topic, ()):
+            name = subscriber_name(fn)
+            if not _is_external(fn) or name in done:
+                continue
+            try:
+                fn(session, event)
+                sent.append(name)
+            except Exception as exc:
+                log.warning("event %s (%s) failed in %s: %s", event.id, event.topic, name, exc)
+                failures.append(f"{name}: {exc}")
+    return sent, failures
+
+
+def _settle(session: Session, event_id: int, subscribers, sent, failures) -> None:
+    event = session.scalars(select(OutboxEvent).where(OutboxEvent.id == event_id).with_for_update()).first()
+    if event is None or event.processed_at is not None:
+        return  # another dispatcher finished it after our lease ran out
+    _finish(session, event, subscribers.get(event.topic, ()), sent, list(failures))
 
 
 def dispatch_pending(
@@ -91,14 +162,20 @@ def dispatch_pending(
     engine: Engine | None = None,
     limit: int = 10_000,
 ) -> int:
-    """Deliver events that are due, one transaction per event; return how many were handled."""
+    """Deliver events that are due; return how many were handled. An event with only database
+    subscribers takes one transaction; one with outside subscribers takes a short one to claim it,
+    the side effects outside any transaction, and a short one to record them."""
     if subscribers is None:
         from o2c.process import SUBSCRIBERS as subscribers
     engine = engine or get_engine()
     handled = 0
     while handled < limit:
-        if not transaction(lambda s: _deliver_one(s, subscribers), engine=engine):
+        claimed = transaction(lambda s: _claim(s, subscribers), engine=engine)
+        if claimed is None:
             break
+        if claimed is not _DONE:
+            sent, failures = _run_outside(claimed, subscribers, engine)
+            transaction(lambda s: _settle(s, claimed, subscribers, sent, failures), engine=engine)
         handled += 1
     return handled
 
