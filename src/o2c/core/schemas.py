@@ -4,15 +4,23 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 T = TypeVar("T")
 
 
 class StrictModel(BaseModel):
-    """Input: unknown fields are an error, never silently dropped; strings are trimmed."""
+    """Input: unknown fields are an error, never silently dropped; strings are trimmed and may not
+    carry NUL characters (PostgreSQL cannot store them; SQLite would, so refuse them on both)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value):
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("text may not contain NUL (0x00) characters")
+        return value
 
 
 class OutModel(BaseModel):

@@ -102,6 +102,6 @@ IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 def cursor_to_id(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit():
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):  # "²" is a digit to Python
         raise ValidationFailed.one("cursor", "invalid", "cursor must be the next_cursor of a previous page")
     return int(cursor)

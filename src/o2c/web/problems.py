@@ -7,6 +7,7 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from o2c.core.errors import O2CError
@@ -68,6 +69,18 @@ def install(app: FastAPI) -> None:
     async def _http(_req: Request, exc: StarletteHTTPException):
         return problem_response(exc.status_code, {
             "type": "about:blank", "title": str(exc.detail), "status": exc.status_code, "detail": str(exc.detail),
+        })
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(req: Request, exc: Exception):
+        # A number too large for its column (an id past 64 bits, an amount past its precision): the
+        # request's fault, refused like any bad input; the transaction was rolled back.
+        log.warning("value out of range on %s %s: %s", req.method, req.url.path, str(exc).splitlines()[0])
+        return problem_response(422, {
+            "type": "/problems/out-of-range", "title": "A value is out of range", "status": 422,
+            "detail": "a value in the request is too large to be stored (a number past its field's range); "
+                      "nothing was changed",
         })
 
     @app.exception_handler(Exception)
