@@ -78,6 +78,7 @@ ORDER_CASES = [
     ("impossible date", {"json": order_body(requested_date="2030-02-30")}, 422, "requested_date"),
     ("date in words", {"json": order_body(requested_date="next tuesday")}, 422, "requested_date"),
     ("confirm flag not a boolean", {"json": order_body(confirm="perhaps")}, 422, "confirm"),
+    ("an empty Idempotency-Key", {"json": order_body(), "headers": {"Idempotency-Key": ""}}, 422, "Idempotency-Key"),
     ("Idempotency-Key past 255 characters",
      {"json": order_body(), "headers": {"Idempotency-Key": "k" * 256}}, 422, "Idempotency-Key"),
     ("NUL character in the notes", {"json": order_body(notes="deliver\x00 to back door")}, 422, "notes"),
