@@ -76,7 +76,7 @@ def _delivered(session: Session, event_id: int) -> set[str]:
 
 
 def _finish(session: Session, event: OutboxEvent, subs: Sequence[Subscriber], sent: Sequence[str],
-            failures: list[str]) -> None:
+            failures: list[str], failed: list[str]) -> None:
     """Record what the outside subscribers did, run the database subscribers (each in a savepoint with
     its delivery row), and close the event or schedule its retry."""
     done = _delivered(session, event.id)
@@ -96,9 +96,10 @@ def _finish(session: Session, event: OutboxEvent, subs: Sequence[Subscriber], se
             savepoint.commit()
         except Exception as exc:  # a failing subscriber must not stop the others
             savepoint.rollback()
-            log.warning("event %s (%s) failed in %s: %s", event.id, event.topic, name, exc)
+            log.info("event %s (%s) failed in %s: %s", event.id, event.topic, name, exc)
             failures.append(f"{name}: {exc}")
     if failures:
+        failed.append(f"event {event.id} ({event.topic}): {failures[0]}")
         event.attempts += 1
         event.last_error = "; ".join(failures)[:4000]
         event.available_at = clock.now() + _backoff(event.attempts)
@@ -109,7 +110,7 @@ def _finish(session: Session, event: OutboxEvent, subs: Sequence[Subscriber], se
 _DONE = object()
 
 
-def _claim(session: Session, subscribers: Mapping[str, Sequence[Subscriber]]):
+def _claim(session: Session, subscribers: Mapping[str, Sequence[Subscriber]], failed: list[str]):
     """Take the next due event. One with only database subscribers is delivered here and now; one with
     outside subscribers is leased (pushed out of the others' reach) and its id returned."""
     event = session.scalars(
@@ -124,7 +125,7 @@ def _claim(session: Session, subscribers: Mapping[str, Sequence[Subscriber]]):
     subs = subscribers.get(event.topic, ())
     outside = {subscriber_name(fn) for fn in subs if _is_external(fn)}
     if not outside or not outside - _delivered(session, event.id):
-        _finish(session, event, subs, (), [])
+        _finish(session, event, subs, (), [], failed)
         return _DONE
     event.available_at = clock.now() + LEASE
     return event.id
@@ -145,16 +146,16 @@ def _run_outside(event_id: int, subscribers: Mapping[str, Sequence[Subscriber]],
                 fn(session, event)
                 sent.append(name)
             except Exception as exc:
-                log.warning("event %s (%s) failed in %s: %s", event.id, event.topic, name, exc)
+                log.info("event %s (%s) failed in %s: %s", event.id, event.topic, name, exc)
                 failures.append(f"{name}: {exc}")
     return sent, failures
 
 
-def _settle(session: Session, event_id: int, subscribers, sent, failures) -> None:
+def _settle(session: Session, event_id: int, subscribers, sent, failures, failed: list[str]) -> None:
     event = session.scalars(select(OutboxEvent).where(OutboxEvent.id == event_id).with_for_update()).first()
     if event is None or event.processed_at is not None:
         return  # another dispatcher finished it after our lease ran out
-    _finish(session, event, subscribers.get(event.topic, ()), sent, list(failures))
+    _finish(session, event, subscribers.get(event.topic, ()), sent, list(failures), failed)
 
 
 def dispatch_pending(
@@ -169,14 +170,18 @@ def dispatch_pending(
         from o2c.process import SUBSCRIBERS as subscribers
     engine = engine or get_engine()
     handled = 0
+    failed: list[str] = []  # one line per event that will be retried (details at INFO)
     while handled < limit:
-        claimed = transaction(lambda s: _claim(s, subscribers), engine=engine)
+        claimed = transaction(lambda s: _claim(s, subscribers, failed), engine=engine)
         if claimed is None:
             break
         if claimed is not _DONE:
             sent, failures = _run_outside(claimed, subscribers, engine)
-            transaction(lambda s: _settle(s, claimed, subscribers, sent, failures), engine=engine)
+            transaction(lambda s: _settle(s, claimed, subscribers, sent, failures, failed), engine=engine)
         handled += 1
+    if failed:
+        log.warning("%d of %d events not delivered yet, retried with backoff; first: %s",
+                    len(failed), handled, failed[0])
     return handled
 
 
