@@ -85,3 +85,13 @@ def test_illegal_transitions_are_refused_with_the_states_named(current, target):
 
 def test_every_status_has_a_row_in_the_machine():
     assert set(rules.STATUSES) <= set(rules.TRANSITIONS)
+
+
+def test_messages_write_numbers_as_people_do():
+    f = replace(FACTS, threshold_pct=D("10.0000"), lines=[replace(
+        LINE, list_price=D("42.0000"), given_price=D("30.5000"), override_reason="x",
+        order_multiple=D("100.000"), quantity=D("120.000"))])
+    text = " ".join(e.message for v in hold_reasons(f).by_kind.values() for e in v)
+    assert "multiples of 100 EA; 120 is not one" in text
+    assert "unit price 30.5 is 27.4% from the list price 42 (more than the 10% a desk may grant)" in text
+    assert "E+" not in text

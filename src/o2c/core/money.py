@@ -15,6 +15,11 @@ from babel.numbers import get_currency_precision, list_currencies
 ZERO = Decimal(0)
 
 
+def plain(d: Decimal) -> str:
+    """A decimal as people write it: no exponent, no trailing zeros (120, 12.5, 0.3333)."""
+    return format(d.normalize(), "f")
+
+
 class UnknownCurrency(ValueError):
     pass
 

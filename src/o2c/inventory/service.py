@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from o2c.catalog.models import Product
 from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
+from o2c.core.money import plain
 from o2c.core.errors import Conflict, ErrorList, NotFound
 from o2c.customers.rules import Address, address_errors
 from o2c.inventory.models import Reservation, Stock, Warehouse
@@ -73,7 +74,7 @@ def set_on_hand(session: Session, actor: Actor, company_id: int, data: StockSet)
         session.add(row)
     if data.on_hand < row.reserved:
         raise Conflict(
-            f"on hand cannot go below the {row.reserved.normalize()} reserved for orders",
+            f"on hand cannot go below the {plain(row.reserved)} reserved for orders",
             errors=[], field="on_hand",
         )
     row.on_hand = data.on_hand

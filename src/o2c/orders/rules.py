@@ -18,7 +18,7 @@ from o2c.catalog.rules import (
     LineAmounts, LineInput, TaxRateRow, Totals, deviation_pct, price_lines, tax_rate_for, totals, unit_price_for,
 )
 from o2c.core.errors import Conflict, FieldError
-from o2c.core.money import ZERO
+from o2c.core.money import ZERO, plain
 
 CHANNELS = ("web", "b2b_portal", "sales_rep", "email", "phone", "edi", "csv")
 
@@ -110,13 +110,13 @@ def hold_reasons(facts: OrderFacts) -> HoldReasons:
         if _decimals(li.quantity) > li.uom_decimals:
             out.add(
                 HOLD_VALIDATION, f"{at}.quantity", "invalid_for_unit",
-                f"quantity {li.quantity} has more than {li.uom_decimals} decimals allowed for unit {li.uom}",
+                f"quantity {plain(li.quantity)} has more than {li.uom_decimals} decimals allowed for unit {li.uom}",
             )
         elif li.order_multiple and li.quantity % li.order_multiple != 0:
             out.add(
                 HOLD_VALIDATION, f"{at}.quantity", "not_a_multiple",
-                f"{li.sku} is sold in multiples of {li.order_multiple.normalize()} {li.uom}; "
-                f"{li.quantity.normalize()} is not one",
+                f"{li.sku} is sold in multiples of {plain(li.order_multiple)} {li.uom}; "
+                f"{plain(li.quantity)} is not one",
             )
         overridden = li.given_price is not None and li.given_price != li.list_price
         if li.list_price is None and li.given_price is None:
@@ -127,22 +127,22 @@ def hold_reasons(facts: OrderFacts) -> HoldReasons:
         elif overridden and not (li.override_reason or "").strip():
             out.add(
                 HOLD_VALIDATION, f"{at}.override_reason", "required",
-                f"unit price {li.given_price} differs from the list price {li.list_price}; "
+                f"unit price {plain(li.given_price)} differs from the list price {plain(li.list_price)}; "
                 "an override needs a reason",
             )
         elif overridden and not facts.pricing_approved:
             if li.list_price is None:
                 out.add(
                     HOLD_PRICING, f"{at}.unit_price", "no_list_price",
-                    f"{li.sku} is priced by hand at {li.given_price} with no list price to compare",
+                    f"{li.sku} is priced by hand at {plain(li.given_price)} with no list price to compare",
                 )
             else:
                 dev = deviation_pct(li.list_price, li.given_price)
                 if dev > facts.threshold_pct:
                     out.add(
                         HOLD_PRICING, f"{at}.unit_price", "override_beyond_threshold",
-                        f"unit price {li.given_price} is {dev:.1f}% from the list price {li.list_price} "
-                        f"(more than the {facts.threshold_pct.normalize()}% a desk may grant)",
+                        f"unit price {plain(li.given_price)} is {dev:.1f}% from the list price {plain(li.list_price)} "
+                        f"(more than the {plain(facts.threshold_pct)}% a desk may grant)",
                     )
     if facts.order_discount:
         if not (facts.order_discount_reason or "").strip():
@@ -152,8 +152,8 @@ def hold_reasons(facts: OrderFacts) -> HoldReasons:
             if dev > facts.threshold_pct:
                 out.add(
                     HOLD_PRICING, "order_discount", "override_beyond_threshold",
-                    f"order discount {facts.order_discount} is {dev:.1f}% of the order "
-                    f"(more than the {facts.threshold_pct.normalize()}% a desk may grant)",
+                    f"order discount {plain(facts.order_discount)} is {dev:.1f}% of the order "
+                    f"(more than the {plain(facts.threshold_pct)}% a desk may grant)",
                 )
     for err in facts.address_errors:
         out.add(HOLD_VALIDATION, err.field, err.code, err.message)

@@ -18,7 +18,7 @@ from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, ErrorList, FieldError, Forbidden, NotFound, ValidationFailed
 from o2c.core.events import emit
-from o2c.core.money import round_money
+from o2c.core.money import plain, round_money
 from o2c.core.models import Company
 from o2c.customers import service as customers
 from o2c.customers.models import CustomerAccount
@@ -377,8 +377,8 @@ def _reserve_lines(change: _Change, lines: list[OrderLine]) -> None:
 
 def _reservation_data(order: Order, account: CustomerAccount) -> dict:
     return {
-        "reserved": {li.line_no: str(li.reserved_qty.normalize()) for li in order.lines},
-        "backordered": {li.line_no: str(li.backordered_qty.normalize()) for li in order.lines if li.backordered_qty},
+        "reserved": {li.line_no: plain(li.reserved_qty) for li in order.lines},
+        "backordered": {li.line_no: plain(li.backordered_qty) for li in order.lines if li.backordered_qty},
         "ship_preference": "ship_complete" if account.ship_complete else "ship_partial",
     }
 
@@ -521,7 +521,7 @@ def cancel(session: Session, actor: Actor, company_id: int, order_id: int, reaso
             h.active, h.released_at, h.release_reason = False, now, "order cancelled"
     order.updated_at = now
     order.version += 1
-    change.move(rules.CANCELLED, "cancelled", reason, {"released_qty": str(released.normalize())})
+    change.move(rules.CANCELLED, "cancelled", reason, {"released_qty": plain(released)})
     return change.finish()
 
 
