@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Numeric, create_engine, event
@@ -56,6 +56,7 @@ class ExactDecimal(TypeDecorator):
         super().__init__()
         self.scale = scale
         self._factor = Decimal(10) ** scale
+        self._quantum = Decimal(1).scaleb(-scale)  # computed once: these run for every value of every row
 
     def __repr__(self) -> str:  # how Alembic writes it into a migration
         return f"ExactDecimal({self.scale})"
@@ -68,7 +69,14 @@ class ExactDecimal(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
-        value = Decimal(value)
+        if value.__class__ is not Decimal:
+            value = Decimal(value)
+        if dialect.name != "sqlite":
+            try:
+                if value.quantize(self._quantum) == value:  # the common case: at most `scale` decimals
+                    return value
+            except InvalidOperation:
+                pass
         scaled = value * self._factor
         if scaled != scaled.to_integral_value():
             raise ValueError(f"{value} has more than {self.scale} decimals")
@@ -80,8 +88,8 @@ class ExactDecimal(TypeDecorator):
         if value is None:
             return None
         if dialect.name == "sqlite":
-            return (Decimal(int(value)) / self._factor).quantize(Decimal(1).scaleb(-self.scale))
-        return Decimal(value).quantize(Decimal(1).scaleb(-self.scale))
+            return (Decimal(int(value)) / self._factor).quantize(self._quantum)
+        return (value if value.__class__ is Decimal else Decimal(value)).quantize(self._quantum)
 
 
 class UtcDateTime(TypeDecorator):
