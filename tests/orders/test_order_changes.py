@@ -113,3 +113,40 @@ def test_the_price_override_threshold_is_the_company_setting(api):
     r = api.patch("/company", user="admin", json={"price_override_threshold_pct": "20"})
     assert r.status_code == 200 and r.json()["price_override_threshold_pct"] == "20"
     assert api.post("/orders", json=body).json()["status"] == "confirmed"
+
+
+def test_a_customer_portal_user_cannot_set_prices_or_discounts(api, world):
+    from o2c.core.auth import create_user, issue_api_key
+    from o2c.core.db import transaction
+
+    def portal(s):
+        u = create_user(s, "bigbuy_buyer", ["customer"], [world["ids"]["company"]], customer_id=world["ids"]["BIGBUY"])
+        return issue_api_key(s, u)
+
+    api.keys["buyer"] = transaction(portal)
+    body = {"customer_code": "BIGBUY", "channel": "b2b_portal", "lines": [
+        {"sku": "WIDGET", "quantity": "2", "unit_price": "9.10", "override_reason": "I want it cheaper"},
+        {"sku": "GADGET", "quantity": "1", "discount_pct": "5"}], "order_discount": "1.50",
+        "order_discount_reason": "please"}
+    r = api.post("/orders", user="buyer", json=body)
+    assert r.status_code == 403
+    assert [e["field"] for e in r.json()["errors"]] == ["lines[0].unit_price", "lines[1].discount_pct", "order_discount"]
+    r = api.post("/orders", user="buyer", json={"customer_code": "BIGBUY", "channel": "b2b_portal",
+                                                 "lines": [{"sku": "WIDGET", "quantity": "2"}]})
+    assert r.status_code == 201 and r.json()["total"] == "21.25"
+    r = api.patch(f"/orders/{r.json()['id']}/lines/1", user="buyer", json={"discount_pct": "50"})
+    assert r.status_code == 403
+
+
+def test_a_line_too_large_to_book_is_refused_naming_it(api):
+    r = api.post("/orders", json={"customer_code": "BIGBUY", "channel": "web", "lines": [
+        {"sku": "WIDGET", "quantity": "1000000", "unit_price": "99999999999", "override_reason": "test"}]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "lines[0].quantity"
+    assert api.get("/orders").json()["items"] == []
+
+
+def test_ids_beyond_64_bits_are_bad_input_naming_the_field(api):
+    r = api.get("/orders/99999999999999999999")
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "order_id"
+    r = api.post("/orders", json={"customer_id": 2**64, "channel": "web", "lines": [{"sku": "WIDGET", "quantity": "1"}]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "customer_id"

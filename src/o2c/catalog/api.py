@@ -6,7 +6,7 @@ from o2c.catalog import service
 from o2c.catalog.schemas import PriceListIn, PriceListOut, ProductIn, ProductOut, ProductPatch, TaxRateIn, TaxRateOut
 from o2c.core.db import read_session
 from o2c.core.errors import NotFound
-from o2c.core.schemas import CountryCode, Page
+from o2c.core.schemas import CountryCode, IdPath, Page
 from o2c.web.deps import CtxDep, IdemKey, ReaderDep, cursor_to_id
 from o2c.web.responses import change, create
 
@@ -29,13 +29,13 @@ def list_products(ctx: ReaderDep, q: str | None = Query(None, max_length=200), a
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)
-def get_product(product_id: int, ctx: ReaderDep):
+def get_product(product_id: IdPath, ctx: ReaderDep):
     with read_session() as s:
         return ProductOut.model_validate(service.get_product(s, ctx.company_id, product_id))
 
 
 @router.patch("/products/{product_id}", response_model=ProductOut)
-def update_product(product_id: int, patch: ProductPatch, ctx: CtxDep):
+def update_product(product_id: IdPath, patch: ProductPatch, ctx: CtxDep):
     return change(ProductOut, lambda s: service.update_product(s, ctx.actor, ctx.company_id, product_id, patch))
 
 
@@ -55,7 +55,7 @@ def list_price_lists(ctx: ReaderDep):
 
 
 @router.get("/price-lists/{price_list_id}", response_model=PriceListOut)
-def get_price_list(price_list_id: int, ctx: ReaderDep):
+def get_price_list(price_list_id: IdPath, ctx: ReaderDep):
     with read_session() as s:
         view = service.price_list_view(s, ctx.company_id, price_list_id)
         if not _visible(ctx, view):  # another customer's contract prices: not there for this portal user

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from o2c.core.schemas import (
-    Code, CountryCode, CurrencyCode, DecimalStr, OutModel, PctStr, PriceStr, QtyStr, StrictModel,
+    Code, CountryCode, CurrencyCode, DecimalStr, OutModel, PctStr, PriceStr, QtyStr, RecordId, StrictModel,
 )
 
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")]
@@ -66,7 +66,7 @@ class PriceItemIn(StrictModel):
 class PriceListIn(StrictModel):
     name: str = Field(min_length=1, max_length=100)
     currency: CurrencyCode
-    customer_id: int | None = None
+    customer_id: RecordId | None = None
     valid_from: date | None = None
     valid_to: date | None = None
     items: list[PriceItemIn] = Field(default_factory=list, max_length=100_000)

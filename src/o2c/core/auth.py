@@ -21,6 +21,7 @@ from o2c.core.models import ApiKey, User, UserCompany
 PERMISSIONS = {
     "read": "read the company's records",
     "orders.write": "enter, correct, confirm and cancel orders; import order files",
+    "orders.price_override": "enter a price, a line discount or an order discount other than the customer's",
     "holds.release": "release validation and duplicate holds after review",
     "holds.release_pricing": "release pricing holds (price overrides beyond the threshold)",
     "masterdata.write": "maintain customers, products, price lists, tax rates and warehouses",
@@ -31,8 +32,8 @@ PERMISSIONS = {
 
 ROLES: dict[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS),
-    "order_desk": frozenset({"read", "orders.write", "holds.release"}),
-    "sales_rep": frozenset({"read", "orders.write"}),
+    "order_desk": frozenset({"read", "orders.write", "orders.price_override", "holds.release"}),
+    "sales_rep": frozenset({"read", "orders.write", "orders.price_override"}),
     "pricing_approver": frozenset({"read", "holds.release_pricing"}),
     "master_data": frozenset({"read", "masterdata.write"}),
     "warehouse": frozenset({"read", "stock.write"}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Generic, TypeVar
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 T = TypeVar("T")
@@ -41,6 +42,11 @@ PctStr = QtyStr
 PriceStr = Annotated[
     Decimal, PlainSerializer(lambda d: format(d.quantize(Decimal("0.0001")), "f"), return_type=str, when_used="json")
 ]
+
+# A record id: the databases keep 64-bit signed integers, so anything larger is bad input, not a 500.
+MAX_ID = 2**63 - 1
+RecordId = Annotated[int, Field(ge=1, le=MAX_ID)]
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 Code = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")]
 CurrencyCode = Annotated[str, Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$")]

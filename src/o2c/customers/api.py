@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from o2c.core.db import read_session
-from o2c.core.schemas import Page
+from o2c.core.schemas import IdPath, Page
 from o2c.customers import service
 from o2c.customers.schemas import CustomerIn, CustomerOut, CustomerPatch
 from o2c.web.deps import CtxDep, IdemKey, ReaderDep, cursor_to_id
@@ -28,11 +28,11 @@ def list_customers(ctx: ReaderDep, q: str | None = Query(None, max_length=200), 
 
 
 @router.get("/{customer_id}", response_model=CustomerOut)
-def get_customer(customer_id: int, ctx: ReaderDep):
+def get_customer(customer_id: IdPath, ctx: ReaderDep):
     with read_session() as s:
         return CustomerOut.model_validate(service.customer_view(s, ctx.company_id, customer_id, ctx.actor))
 
 
 @router.patch("/{customer_id}", response_model=CustomerOut)
-def update_customer(customer_id: int, patch: CustomerPatch, ctx: CtxDep):
+def update_customer(customer_id: IdPath, patch: CustomerPatch, ctx: CtxDep):
     return change(CustomerOut, lambda s: service.update_customer(s, ctx.actor, ctx.company_id, customer_id, patch))

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from o2c.core.db import read_session, transaction
-from o2c.core.schemas import Page
+from o2c.core.schemas import IdPath, Page
 from o2c.inventory import service
 from o2c.inventory.schemas import StockOut, StockSet, WarehouseIn, WarehouseOut
 from o2c.web.deps import CtxDep, IdemKey, ReaderDep, cursor_to_id
@@ -25,7 +25,7 @@ def list_warehouses(ctx: ReaderDep):
 
 
 @router.get("/warehouses/{warehouse_id}", response_model=WarehouseOut)
-def get_warehouse(warehouse_id: int, ctx: ReaderDep):
+def get_warehouse(warehouse_id: IdPath, ctx: ReaderDep):
     with read_session() as s:
         return WarehouseOut.model_validate(service.warehouse_view(service.get_warehouse(s, ctx.company_id, warehouse_id)))
 

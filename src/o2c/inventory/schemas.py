@@ -21,8 +21,8 @@ class WarehouseOut(OutModel):
     id: int
     code: str
     address: AddressOut
-    latitude: DecimalStr | None
-    longitude: DecimalStr | None
+    latitude: QtyStr | None
+    longitude: QtyStr | None
     active: bool
 
 

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
 from o2c.core.db import read_session
 from o2c.core.errors import Forbidden
-from o2c.core.schemas import Page
+from o2c.core.schemas import MAX_ID, IdPath, Page
 from o2c.orders import service
 from o2c.orders.rules import STATUSES
 from o2c.orders.schemas import (
@@ -34,7 +34,7 @@ def create_order(data: OrderIn, ctx: CtxDep, idempotency_key: IdemKey = None):
 def list_orders(
     ctx: ReaderDep,
     status: Literal[STATUSES] | None = None,  # type: ignore[valid-type]
-    customer_id: int | None = None,
+    customer_id: Annotated[int, Query(ge=1, le=MAX_ID)] | None = None,
     po_number: str | None = Query(None, max_length=60),
     channel: str | None = Query(None, max_length=20),
     hold: Literal["validation", "duplicate", "pricing"] | None = None,
@@ -59,44 +59,44 @@ def entry_error_rate(ctx: ReaderDep):
 
 
 @router.get("/{order_id}", response_model=OrderOut)
-def get_order(order_id: int, ctx: ReaderDep):
+def get_order(order_id: IdPath, ctx: ReaderDep):
     with read_session() as s:
         return _out(service.get_order(s, ctx.actor, ctx.company_id, order_id))
 
 
 @router.patch("/{order_id}", response_model=OrderOut)
-def update_order(order_id: int, patch: OrderPatch, ctx: CtxDep):
+def update_order(order_id: IdPath, patch: OrderPatch, ctx: CtxDep):
     """Correct a held (or validated, not yet confirmed) order; it is checked again at once."""
     return change(OrderOut, lambda s: service.order_view(service.update(s, ctx.actor, ctx.company_id, order_id, patch)))
 
 
 @router.patch("/{order_id}/lines/{line_no}", response_model=OrderOut)
-def edit_line(order_id: int, line_no: int, patch: LinePatch, ctx: CtxDep):
+def edit_line(order_id: IdPath, line_no: IdPath, patch: LinePatch, ctx: CtxDep):
     """Change one line, also on a confirmed order: only that line is re-priced and re-reserved."""
     return change(OrderOut, lambda s: service.order_view(
         service.edit_line(s, ctx.actor, ctx.company_id, order_id, line_no, patch)))
 
 
 @router.post("/{order_id}/confirm", response_model=OrderOut)
-def confirm_order(order_id: int, ctx: CtxDep):
+def confirm_order(order_id: IdPath, ctx: CtxDep):
     """Reserve stock for a validated order, or retry what a backordered order still lacks."""
     return change(OrderOut, lambda s: service.order_view(service.confirm(s, ctx.actor, ctx.company_id, order_id)))
 
 
 @router.post("/{order_id}/cancel", response_model=OrderOut)
-def cancel_order(order_id: int, body: ReasonIn, ctx: CtxDep):
+def cancel_order(order_id: IdPath, body: ReasonIn, ctx: CtxDep):
     return change(OrderOut, lambda s: service.order_view(
         service.cancel(s, ctx.actor, ctx.company_id, order_id, body.reason)))
 
 
 @router.post("/{order_id}/holds/{hold_id}/release", response_model=OrderOut)
-def release_hold(order_id: int, hold_id: int, body: ReasonIn, ctx: CtxDep):
+def release_hold(order_id: IdPath, hold_id: IdPath, body: ReasonIn, ctx: CtxDep):
     """Decide a duplicate or pricing hold. Validation holds clear by correcting the order."""
     return change(OrderOut, lambda s: service.order_view(
         service.release_hold(s, ctx.actor, ctx.company_id, order_id, hold_id, body.reason)))
 
 
 @router.get("/{order_id}/timeline", response_model=list[TimelineEntry])
-def order_timeline(order_id: int, ctx: ReaderDep):
+def order_timeline(order_id: IdPath, ctx: ReaderDep):
     with read_session() as s:
         return [TimelineEntry.model_validate(r) for r in service.timeline(s, ctx.actor, ctx.company_id, order_id)]

@@ -9,7 +9,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from o2c.catalog.schemas import Price, Sku
 from o2c.core.schemas import (
-    Code, CurrencyCode, DecimalStr, OutModel, PctStr, Percent, PriceStr, QtyStr, StrictModel,
+    Code, CurrencyCode, DecimalStr, OutModel, PctStr, Percent, PriceStr, QtyStr, RecordId, StrictModel,
 )
 from o2c.customers.schemas import AddressIn, AddressOut
 from o2c.orders.rules import CHANNELS
@@ -29,7 +29,7 @@ class OrderLineIn(StrictModel):
 
 
 class OrderIn(StrictModel):
-    customer_id: int | None = Field(None, ge=1)
+    customer_id: RecordId | None = None
     customer_code: Code | None = None
     channel: Channel
     po_number: str | None = Field(None, min_length=1, max_length=60)

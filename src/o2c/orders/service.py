@@ -178,6 +178,9 @@ def _apply_lines(order: Order, lines: list[OrderLineIn], products: dict[str, Pro
     ]
 
 
+# The largest amount one line may come to (the embedded database keeps amounts to 10^-4 in 63 bits).
+MAX_AMOUNT = Decimal(10) ** 13
+
 # A line's discount_pct before pricing: "the customer's standing discount" (set when the order is priced).
 STANDING = Decimal(-1)
 
@@ -226,10 +229,31 @@ class _Change:
         return order
 
 
+def _require_price_override(actor: Actor, fields: list[str]) -> None:
+    """Prices and discounts other than the customer's are for the company's people, not its customers."""
+    if fields and not actor.can("orders.price_override"):
+        raise Forbidden(
+            f"user {actor.username!r} may not set prices or discounts on orders ({', '.join(fields)})",
+            errors=[FieldError(f, "price_override_not_allowed", "only the company's staff may set this")
+                    for f in fields],
+            permission="orders.price_override",
+        )
+
+
+def _overrides(lines: list[OrderLineIn] | None, order_discount=None, prefix: str = "lines") -> list[str]:
+    fields = []
+    for i, li in enumerate(lines or []):
+        fields += [f"{prefix}[{i}].{k}" for k in ("unit_price", "discount_pct") if getattr(li, k) is not None]
+    if order_discount:
+        fields.append("order_discount")
+    return fields
+
+
 def capture(session: Session, actor: Actor, company_id: int, data: OrderIn) -> Order:
     """Take an order from any channel: refuse what cannot be an order, hold what needs a person,
     and confirm (reserve stock) what is clean, all in the caller's transaction."""
     require(actor, "orders.write")
+    _require_price_override(actor, _overrides(data.lines, data.order_discount))
     company = _company(session, company_id)
     customer, account = _customer_for(session, actor, company_id, data)
     products = _products_for(session, company_id, data.lines)
@@ -294,6 +318,11 @@ def _price(change: _Change) -> list[int]:
         tax_exempt=account.tax_exempt, standing_discount_pct=account.discount_pct, currency=order.currency,
         order_discount=order.order_discount,
     )
+    for i, p in enumerate(priced):
+        if abs(p.amounts.gross) >= MAX_AMOUNT:
+            raise ValidationFailed.one(f"lines[{i}].quantity", "amount_too_large",
+                                       f"line {i + 1} comes to {plain(p.amounts.gross)} {order.currency}, "
+                                       "more than one order line can be")
     for li, p in zip(order.lines, priced):
         li.list_price, li.unit_price, li.discount_pct, li.tax_rate_pct = p.list_price, p.unit_price, p.discount_pct, p.tax_rate_pct
         a = p.amounts
@@ -434,6 +463,7 @@ def update(session: Session, actor: Actor, company_id: int, order_id: int, patch
             current_status=order.status,
         )
     changes = patch.model_dump(exclude_unset=True)
+    _require_price_override(actor, _overrides(patch.lines, changes.get("order_discount")))
     reason = changes.pop("reason", None)
     if "po_number" in changes:
         order.po_number = changes.pop("po_number")
@@ -470,6 +500,7 @@ def edit_line(session: Session, actor: Actor, company_id: int, order_id: int, li
     if line is None:
         raise NotFound(f"order {order.number} has no line {line_no}")
     changes = patch.model_dump(exclude_unset=True)
+    _require_price_override(actor, [k for k in ("unit_price", "discount_pct") if changes.get(k) is not None])
     reason = changes.pop("reason", None)
     if not changes:
         raise ValidationFailed.one("quantity", "required", "give at least one of quantity, unit_price, discount_pct")
