@@ -98,7 +98,7 @@ def test_a_file_with_no_good_order_is_answered_200(api):
                  headers={"Content-Type": "text/csv"})
     assert r.status_code == 200
     assert r.json()["errors"] == [{"row": 2, "field": "customer_code", "code": "unknown",
-                                   "message": "no customer with code 'NOBODY'"}]
+                                   "message": "no customer 'NOBODY' in this company"}]
 
 
 def test_the_answer_is_bounded(api, monkeypatch):
@@ -128,22 +128,22 @@ def test_an_idempotency_key_imports_a_file_once(api):
 def test_a_retry_of_an_import_that_stopped_half_way_is_refused_naming_the_last_row(api, monkeypatch):
     from o2c.integrations import csv_orders
 
-    real = csv_orders.capture_batch
+    real = csv_orders.write_batch
     calls = []
 
-    def crash_on_second_batch(session, actor, company_id, orders):
-        calls.append(len(orders))
+    def crash_on_second_batch(session, prepared):
+        calls.append(len(prepared.works))
         if len(calls) == 2:
             raise RuntimeError("power cut")
-        return real(session, actor, company_id, orders)
+        return real(session, prepared)
 
-    monkeypatch.setattr(csv_orders, "capture_batch", crash_on_second_batch)
+    monkeypatch.setattr(csv_orders, "write_batch", crash_on_second_batch)
     monkeypatch.setattr(csv_orders, "BATCH_SIZE", 2)
     data = b"order_ref,customer_code,sku,quantity\n" + b"".join(b"%d,BIGBUY,WIDGET,1\n" % n for n in range(5))
     headers = {"Content-Type": "text/csv", "Idempotency-Key": "import-2"}
     assert api.post("/imports/orders", content=data, headers=headers).status_code == 500
     assert count("orders") == 2  # the first batch (rows 2 and 3) is in
-    monkeypatch.setattr(csv_orders, "capture_batch", real)
+    monkeypatch.setattr(csv_orders, "write_batch", real)
     r = api.post("/imports/orders", content=data, headers=headers)
     assert r.status_code == 409
     assert (r.json()["last_row"], r.json()["orders_imported"], r.json()["import_state"]) == (3, 2, "interrupted")

@@ -104,6 +104,33 @@ def test_duplicates_are_found_across_batches(world):
     assert [o.status for o in result.orders] == ["confirmed"] * 3 + ["held"] * 3
 
 
+def test_a_batch_that_meets_a_deadlock_is_run_again_with_the_same_outcome(world, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from o2c.integrations import csv_orders
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    real, calls = csv_orders.write_batch, []
+
+    def deadlock_once(session, prepared):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OperationalError("UPDATE stock ...", {}, Deadlock("deadlock detected"))
+        real(session, prepared)
+
+    monkeypatch.setattr(csv_orders, "write_batch", deadlock_once)
+    result = run(world, "order_ref,customer_code,po_number,sku,quantity\n"
+                        + "".join(f"X-{n},BIGBUY,PO-{n % 3},GADGET,2\n" for n in range(8)), batch_size=2)
+    assert len(calls) == 5  # four batches, the second one twice
+    assert [o.status for o in result.orders] == ["confirmed", "confirmed", "backordered"] + ["held"] * 5
+    first = {o.order_id for o in result.orders[:3]}
+    duplicates_of = [h["reasons"][0]["message"][-10:] for h in rows("order_holds")]
+    assert [int(d[2:]) in first for d in duplicates_of] == [True] * 5  # each names an order that exists
+    assert stock("GADGET", "CHI") == ("5", "5")
+
+
 def test_stock_is_never_oversold_across_the_orders_of_one_file(world):
     # 5 gadgets in Chicago; BIGBUY ships partial, TIDY ships complete.
     result = run(world, "order_ref,customer_code,sku,quantity\n"
@@ -226,7 +253,7 @@ def test_an_imported_file_leaves_exactly_what_the_api_leaves_for_the_same_orders
 
     _empty(db)
     world = make()
-    result = run(world, _csv(SPEC))
+    result = run(world, _csv(SPEC), batch_size=3)  # several batches: on PostgreSQL one is decided while one is written
     assert [o.status for o in result.orders] == [s for s in statuses if s != 422]
     assert errors(result) == [(10, "sku", "unknown")]
     imported = _snapshot()

@@ -21,22 +21,24 @@ compares every row with the same orders captured through the API.
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import JSON, Table, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import JSON, Table, and_, any_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from o2c.catalog.models import PriceList, PriceListItem, Product, TaxRate
-from o2c.catalog.rules import LineInput, TaxRateRow, price_lines, tax_rate_for, totals, unit_price_for
+from o2c.catalog.rules import TaxRateRow
 from o2c.core import clock
 from o2c.core.auth import Actor, require
 from o2c.core.errors import FieldError, NotFound
 from o2c.core.models import AuditRecord, Company, OutboxEvent
-from o2c.core.money import round_money
+from o2c.core.money import plain, round_money
 from o2c.customers.models import Customer, CustomerAccount, CustomerAddress
 from o2c.customers.rules import Address, address_errors
 from o2c.inventory.models import Reservation, Stock, Warehouse
@@ -46,6 +48,8 @@ from o2c.orders.models import Order, OrderHold, OrderLine
 from o2c.orders.schemas import OrderIn
 
 ZERO = Decimal(0)
+# As orders.service.MAX_AMOUNT: the largest amount one line may come to.
+MAX_AMOUNT = Decimal(10) ** 13
 SHIP_TO = ("name", "line1", "line2", "city", "region", "postal_code", "country")
 
 
@@ -99,165 +103,263 @@ class _Work:
     reservations: list[dict] = field(default_factory=list)
 
 
-def capture_batch(session: Session, actor: Actor, company_id: int, orders: Sequence[OrderIn]) -> list[Captured | Refused]:
-    """Capture `orders` in the caller's transaction; one outcome per order, in the same order."""
+@dataclass
+class Prepared:
+    """A batch decided and its stock locked and planned: what `write_batch` writes."""
+
+    outcomes: list[Captured | Refused]
+    works: list[_Work]
+    stock_added: dict[int, Decimal]
+
+
+def capture_batch(session: Session, actor: Actor, company_id: int, orders: Sequence[OrderIn],
+                  ref: Reference | None = None) -> list[Captured | Refused]:
+    """Capture `orders` in the caller's transaction; one outcome per order, in the same order.
+    `ref` keeps master data from batch to batch (see Reference); without it, all is read afresh."""
+    prepared = prepare_batch(session, actor, company_id, orders, ref)
+    write_batch(session, prepared)
+    return prepared.outcomes
+
+
+def prepare_batch(session: Session, actor: Actor, company_id: int, orders: Sequence[OrderIn],
+                  ref: Reference | None = None, own_pos: dict[tuple[int, str], int] | None = None) -> Prepared:
+    """Everything but the writing: refuse or decide each order, lock the stock rows and plan the
+    reservations. `own_pos` maps (customer, PO) to orders of earlier batches of the same import that
+    may not be committed yet (for the duplicate check); it is extended with this batch's orders."""
     require(actor, "orders.write")
-    company = session.get(Company, company_id)
-    if company is None:
-        raise NotFound(f"company {company_id} not found")
-    accounts = _accounts(session, company_id, orders)
-    products = _products(session, company_id, {li.sku for o in orders for li in o.lines})
+    ref = ref or Reference(company_id, max_age=0)
+    ref.start(session)
+    company = ref.company
+    accounts = ref.accounts(session, orders)
+    products = ref.products(session, {li.sku for o in orders for li in o.lines})
 
     outcomes: list[Captured | Refused | None] = [None] * len(orders)
     accepted: list[tuple[int, OrderIn, _Account]] = []
+    may_override = actor.can("orders.price_override")
     for i, data in enumerate(orders):
         errors: list[FieldError] = []
-        acc = accounts.get(("code", data.customer_code) if data.customer_code is not None else ("id", data.customer_id))
+        if not may_override:  # prices and discounts other than the customer's are for the company's staff
+            errors += [FieldError(f"lines[{n}].{k}", "price_override_not_allowed", "only the company's staff may set this")
+                       for n, li in enumerate(data.lines) for k in ("unit_price", "discount_pct")
+                       if getattr(li, k) is not None]
+            if data.order_discount:
+                errors.append(FieldError("order_discount", "price_override_not_allowed",
+                                         "only the company's staff may set this"))
+        by_code = data.customer_id is None
+        acc = accounts.get(("code", data.customer_code) if by_code else ("id", data.customer_id))
+        field_ = "customer_code" if by_code else "customer_id"
         if acc is None:
-            if data.customer_code is not None:
-                errors.append(FieldError("customer_code", "unknown", f"no customer with code {data.customer_code!r}"))
-            else:
-                errors.append(FieldError("customer_id", "unknown", f"no customer {data.customer_id} in this company"))
+            value = repr(data.customer_code) if by_code else data.customer_id
+            errors.append(FieldError(field_, "unknown", f"no customer {value} in this company"))
         elif actor.customer_id is not None and actor.customer_id != acc.customer_id:
-            errors.append(FieldError("customer_code", "forbidden", "a portal user orders for their own company only"))
+            errors.append(FieldError(field_, "forbidden", "a portal user orders for their own company only"))
         else:
             if not acc.active:
-                errors.append(FieldError("customer_id", "inactive", f"customer {acc.code} is not active"))
+                errors.append(FieldError(field_, "inactive", f"customer {acc.code} is not active"))
             if data.currency is not None and data.currency != acc.currency:
                 errors.append(FieldError(
                     "currency", "mismatch", f"customer {acc.code} buys in {acc.currency}, not {data.currency}"))
         for n, li in enumerate(data.lines):
-            if li.sku not in products:
+            if products.get(li.sku) is None:
                 errors.append(FieldError(f"lines[{n}].sku", "unknown", f"no product with SKU {li.sku!r}"))
         if errors:
             outcomes[i] = Refused(errors)
         else:
             accepted.append((i, data, acc))
     if not accepted:
-        return outcomes  # type: ignore[return-value]
+        return Prepared(outcomes, [], {})  # type: ignore[arg-type]
 
-    today = clock.today_in(company.timezone)
-    defaults = _default_addresses(session, {acc.customer_id for _, d, acc in accepted if d.ship_to is None})
-    used = {products[li.sku].id for _, d, _ in accepted for li in d.lines}
-    breaks = _price_breaks(session, company_id, {(a.customer_id, a.currency) for _, _, a in accepted}, used, today)
+    today = ref.today
+    defaults = ref.addresses(session, {acc.customer_id for _, d, acc in accepted if d.ship_to is None})
+    ref.breaks(session, {a.customer_id for _, _, a in accepted},
+               {products[li.sku].id for _, d, _ in accepted for li in d.lines})
     ship_tos = [d.ship_to.model_dump() if d.ship_to else defaults.get(a.customer_id, {}) for _, d, a in accepted]
-    taxes = _tax_rows(session, company_id, {s.get("country") for s in ship_tos if s.get("country")})
-    live_pos = _live_pos(session, company_id, {(a.customer_id, d.po_number) for _, d, a in accepted if d.po_number})
-    order_ids = _next_ids(session, Order.__table__, len(accepted))
-    line_ids = iter(_next_ids(session, OrderLine.__table__, sum(len(d.lines) for _, d, _ in accepted)))
+    taxes = ref.taxes(session, {s.get("country") for s in ship_tos if s.get("country")})
+    priced: list[_Priced] = []
+    for (i, data, acc), ship_to in zip(accepted, ship_tos):
+        p = _price(i, data, acc, ship_to, products, ref, taxes)
+        if isinstance(p, Refused):
+            outcomes[i] = p
+        else:
+            priced.append(p)
+    live_pos = _live_pos(session, company_id, {(o.account.customer_id, o.data.po_number)
+                                               for o in priced if o.data.po_number})
+    if own_pos is not None:  # orders of this import: the earliest wins, as in the database
+        for key, oid in live_pos.items():
+            if key in own_pos and own_pos[key] < oid:
+                live_pos[key] = own_pos[key]
+        for o in priced:
+            key = (o.account.customer_id, o.data.po_number)
+            if o.data.po_number and key in own_pos and key not in live_pos:
+                live_pos[key] = own_pos[key]
+    order_ids = _next_ids(session, Order.__table__, len(priced))
+    line_ids = iter(_next_ids(session, OrderLine.__table__, sum(len(o.data.lines) for o in priced)))
 
     works: list[_Work] = []
-    for (i, data, acc), ship_to, oid in zip(accepted, ship_tos, order_ids):
-        w = _decide(actor, company, i, acc, data, ship_to, oid, line_ids, products, breaks, taxes, live_pos, today)
-        works.append(w)
-        if data.po_number:
-            live_pos.setdefault((acc.customer_id, data.po_number), oid)
+    for o, oid in zip(priced, order_ids):
+        works.append(_decide(actor, company, o, oid, line_ids, products, live_pos, today))
+        if o.data.po_number:
+            live_pos.setdefault((o.account.customer_id, o.data.po_number), oid)
 
     touched = _reserve_all(session, actor, company, [w for w in works if w.order["status"] == rules.VALIDATED
-                                              and w.order["auto_confirm"]])
-    _write(session, works, touched)
+                                                     and w.order["auto_confirm"]])
+    if own_pos is not None:  # last: a batch that fails before this leaves no trace in it
+        for w in works:
+            if w.data.po_number:
+                own_pos.setdefault((w.account.customer_id, w.data.po_number), w.order["id"])
     for w in works:
         outcomes[w.index] = Captured(w.order["id"], _number(w.order["id"]), w.order["status"])
-    return outcomes  # type: ignore[return-value]
+    return Prepared(outcomes, works, touched)  # type: ignore[arg-type]
+
+
+def forget(own_pos: dict[tuple[int, str], int], prepared: Prepared) -> None:
+    """Take a batch that was not written out of `own_pos` again."""
+    ids = {w.order["id"] for w in prepared.works}
+    for key in [k for k, v in own_pos.items() if v in ids]:
+        del own_pos[key]
+
+
+def write_batch(session: Session, prepared: Prepared) -> None:
+    """Write a prepared batch: a few multi-row statements (COPY on PostgreSQL)."""
+    if prepared.works:
+        _write(session, prepared.works, prepared.stock_added)
+
+
+def _in(session: Session, column, values):
+    """`column IN values`; on PostgreSQL `= ANY(array)`: one parameter however many values, so the
+    statement is compiled once and not re-parsed per batch."""
+    values = sorted(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _number(order_id: int) -> str:
     return f"SO{order_id:08d}"
 
 
-# ---------------------------------------------------------------- reference data, one query per kind
+# ---------------------------------------------------------------- reference data
 
-def _accounts(session: Session, company_id: int, orders: Sequence[OrderIn]) -> dict[tuple, _Account]:
-    codes = sorted({o.customer_code for o in orders if o.customer_code is not None})
-    ids = sorted({o.customer_id for o in orders if o.customer_id is not None})
-    if not codes and not ids:
-        return {}
-    c, a = Customer.__table__, CustomerAccount.__table__
-    conds = []
-    if codes:
-        conds.append(c.c.code.in_(codes))
-    if ids:
-        conds.append(c.c.id.in_(ids))
-    rows = session.execute(
-        select(c.c.id, c.c.code, a.c.currency, a.c.ship_complete, a.c.tax_exempt, a.c.discount_pct, a.c.active)
-        .join(a, a.c.customer_id == c.c.id)
-        .where(a.c.company_id == company_id, or_(*conds))
-    )
-    out: dict[tuple, _Account] = {}
-    for r in rows:
-        acc = _Account(r.id, r.code, r.currency, r.ship_complete, r.tax_exempt, r.discount_pct, r.active)
-        out[("code", r.code)] = out[("id", r.id)] = acc
-    return out
+class Reference:
+    """The master data orders are decided with — customers' accounts and default addresses, products,
+    price breaks, tax rates — read in one query per kind for what a batch needs and not known yet, and
+    kept for the next batches of the same import for at most `max_age` seconds (and never past the
+    business day it was read on). Stock and PO numbers are never kept: every batch reads them, and
+    locks the stock rows, in its own transaction."""
 
+    def __init__(self, company_id: int, max_age: float = 30.0):
+        self.company_id = company_id
+        self.max_age = max_age
+        self.company: Company | None = None
+        self.today: date | None = None
+        self._read_at = -1e18
 
-def _products(session: Session, company_id: int, skus: set[str]) -> dict[str, _Product]:
-    if not skus:
-        return {}
-    p = Product.__table__
-    rows = session.execute(
-        select(p.c.id, p.c.sku, p.c.name, p.c.uom, p.c.uom_decimals, p.c.order_multiple, p.c.tax_class, p.c.active)
-        .where(p.c.company_id == company_id, p.c.sku.in_(sorted(skus)))
-    )
-    return {r.sku: _Product(*r) for r in rows}
+    def start(self, session: Session) -> None:
+        """At the start of each batch: the company, and a fresh start once the data is too old."""
+        company = session.get(Company, self.company_id)
+        if company is None:
+            raise NotFound(f"company {self.company_id} not found")
+        today = clock.today_in(company.timezone)
+        now = time.monotonic()
+        if now - self._read_at >= self.max_age or today != self.today:
+            self._read_at, self.today = now, today
+            self._accounts: dict[tuple, _Account | None] = {}
+            self._products: dict[str, _Product | None] = {}
+            self._addresses: dict[int, dict] = {}
+            self._general: dict[tuple[str, int], list] = {}
+            self._general_for: set[int] = set()  # products whose general prices are loaded
+            self._own: dict[tuple[int, str, int], list] = {}
+            self._own_for: set[int] = set()  # customers whose own prices are loaded
+            self._taxes: dict[str, list[TaxRateRow]] = {}
+        self.company = company
 
+    def accounts(self, session: Session, orders: Sequence[OrderIn]) -> dict[tuple, _Account | None]:
+        known = self._accounts
+        codes = {o.customer_code for o in orders if o.customer_code is not None and ("code", o.customer_code) not in known}
+        ids = {o.customer_id for o in orders if o.customer_id is not None and ("id", o.customer_id) not in known}
+        if codes or ids:
+            c, a = Customer.__table__, CustomerAccount.__table__
+            conds = ([_in(session, c.c.code, codes)] if codes else []) + ([_in(session, c.c.id, ids)] if ids else [])
+            rows = session.execute(
+                select(c.c.id, c.c.code, a.c.currency, a.c.ship_complete, a.c.tax_exempt, a.c.discount_pct, a.c.active)
+                .join(a, a.c.customer_id == c.c.id)
+                .where(a.c.company_id == self.company_id, or_(*conds))
+            )
+            for key in [("code", x) for x in codes] + [("id", x) for x in ids]:
+                self._accounts[key] = None  # unknown unless found
+            for r in rows:
+                acc = _Account(r.id, r.code, r.currency, r.ship_complete, r.tax_exempt, r.discount_pct, r.active)
+                self._accounts[("code", r.code)] = self._accounts[("id", r.id)] = acc
+        return self._accounts
 
-def _default_addresses(session: Session, customer_ids: set[int]) -> dict[int, dict]:
-    """Per customer, the address `capture` defaults to: shipping before billing, default first, oldest."""
-    if not customer_ids:
-        return {}
-    t = CustomerAddress.__table__
-    best: dict[int, tuple] = {}
-    for r in session.execute(select(t).where(t.c.customer_id.in_(sorted(customer_ids)))):
-        key = (r.kind != "shipping", not r.is_default, r.id)
-        if r.customer_id not in best or key < best[r.customer_id][0]:
-            best[r.customer_id] = (key, {k: getattr(r, k) for k in SHIP_TO})
-    return {cid: v[1] for cid, v in best.items()}
+    def products(self, session: Session, skus: set[str]) -> dict[str, _Product | None]:
+        missing = skus - self._products.keys()
+        if missing:
+            p = Product.__table__
+            rows = session.execute(
+                select(p.c.id, p.c.sku, p.c.name, p.c.uom, p.c.uom_decimals, p.c.order_multiple, p.c.tax_class,
+                       p.c.active)
+                .where(p.c.company_id == self.company_id, _in(session, p.c.sku, missing))
+            )
+            self._products.update(dict.fromkeys(missing))
+            self._products.update((r.sku, _Product(*r)) for r in rows)
+        return self._products
 
+    def addresses(self, session: Session, customer_ids: set[int]) -> dict[int, dict]:
+        """Per customer, the address `capture` defaults to: shipping before billing, default first, oldest."""
+        missing = customer_ids - self._addresses.keys()
+        if missing:
+            t = CustomerAddress.__table__
+            best: dict[int, tuple] = {}
+            for r in session.execute(select(t).where(_in(session, t.c.customer_id, missing))):
+                key = (r.kind != "shipping", not r.is_default, r.id)
+                if r.customer_id not in best or key < best[r.customer_id][0]:
+                    best[r.customer_id] = (key, {k: getattr(r, k) for k in SHIP_TO})
+            self._addresses.update(dict.fromkeys(missing, {}))
+            self._addresses.update((cid, v[1]) for cid, v in best.items())
+        return self._addresses
 
-def _price_breaks(session: Session, company_id: int, customers: set[tuple[int, str]], product_ids: set[int],
-                  on: date) -> dict[tuple[int, int], list[tuple[Decimal, Decimal]]]:
-    """(customer, product) -> quantity breaks, chosen as catalog.service.price_breaks chooses them: the
-    customer's own list where it prices the product, the general list of their currency otherwise."""
-    if not customers or not product_ids:
-        return {}
-    currencies = sorted({cur for _, cur in customers})
-    cids = sorted({cid for cid, _ in customers})
-    pl, item = PriceList.__table__, PriceListItem.__table__
-    rows = session.execute(
-        select(item.c.product_id, item.c.min_qty, item.c.unit_price, pl.c.customer_id, pl.c.currency)
-        .join(pl, pl.c.id == item.c.price_list_id)
-        .where(
-            pl.c.company_id == company_id, pl.c.currency.in_(currencies), pl.c.active.is_(True),
-            or_(pl.c.customer_id.is_(None), pl.c.customer_id.in_(cids)),
-            or_(pl.c.valid_from.is_(None), pl.c.valid_from <= on),
-            or_(pl.c.valid_to.is_(None), pl.c.valid_to >= on),
-            item.c.product_id.in_(sorted(product_ids)),
-        )
-    )
-    general: dict[tuple[str, int], list] = defaultdict(list)
-    own: dict[tuple[int, str, int], list] = defaultdict(list)
-    for pid, min_qty, price, cust, cur in rows:
-        if cust is None:
-            general[(cur, pid)].append((min_qty, price))
-        else:
-            own[(cust, cur, pid)].append((min_qty, price))
-    out = {}
-    for cid, cur in customers:
-        for pid in product_ids:
-            found = own.get((cid, cur, pid)) or general.get((cur, pid))
-            if found:
-                out[(cid, pid)] = found
-    return out
+    def breaks(self, session: Session, customer_ids: set[int], product_ids: set[int]) -> Reference:
+        """Load what `price_breaks` needs: general lists of the products, customers' own lists."""
+        products, customers = product_ids - self._general_for, customer_ids - self._own_for
+        if products or customers:
+            pl, item = PriceList.__table__, PriceListItem.__table__
+            on = self.today
+            valid = (pl.c.company_id == self.company_id, pl.c.active.is_(True),
+                     or_(pl.c.valid_from.is_(None), pl.c.valid_from <= on),
+                     or_(pl.c.valid_to.is_(None), pl.c.valid_to >= on))
+            conds = []
+            if products:
+                conds.append(and_(pl.c.customer_id.is_(None), _in(session, item.c.product_id, products)))
+            if customers:
+                conds.append(_in(session, pl.c.customer_id, customers))
+            rows = session.execute(
+                select(item.c.product_id, item.c.min_qty, item.c.unit_price, pl.c.customer_id, pl.c.currency)
+                .join(pl, pl.c.id == item.c.price_list_id)
+                .where(*valid, or_(*conds))
+            )
+            for pid, min_qty, price, cust, cur in rows:
+                if cust is None:
+                    self._general.setdefault((cur, pid), []).append((min_qty, price))
+                else:
+                    self._own.setdefault((cust, cur, pid), []).append((min_qty, price))
+            self._general_for |= products
+            self._own_for |= customers
+        return self
 
+    def price_breaks(self, customer_id: int, currency: str, product_id: int) -> list[tuple[Decimal, Decimal]]:
+        """As catalog.service.price_breaks chooses: the customer's own list where it prices the product,
+        the general list of the currency otherwise."""
+        return self._own.get((customer_id, currency, product_id)) or self._general.get((currency, product_id)) or []
 
-def _tax_rows(session: Session, company_id: int, countries: set[str]) -> dict[str, list[TaxRateRow]]:
-    if not countries:
-        return {}
-    t = TaxRate.__table__
-    out: dict[str, list[TaxRateRow]] = defaultdict(list)
-    for r in session.execute(select(t).where(t.c.company_id == company_id, t.c.country.in_(sorted(countries)))):
-        out[r.country].append(TaxRateRow(r.country, r.region, r.tax_class, r.rate_pct, r.valid_from))
-    return out
+    def taxes(self, session: Session, countries: set[str]) -> dict[str, list[TaxRateRow]]:
+        missing = countries - self._taxes.keys()
+        if missing:
+            t = TaxRate.__table__
+            self._taxes.update((c, []) for c in missing)
+            for r in session.execute(select(t).where(t.c.company_id == self.company_id, t.c.country.in_(sorted(missing)))):
+                self._taxes[r.country].append(TaxRateRow(r.country, r.region, r.tax_class, r.rate_pct, r.valid_from))
+        return self._taxes
 
 
 def _live_pos(session: Session, company_id: int, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
@@ -267,8 +369,8 @@ def _live_pos(session: Session, company_id: int, pairs: set[tuple[int, str]]) ->
     o = Order.__table__
     rows = session.execute(
         select(o.c.customer_id, o.c.po_number, func.min(o.c.id))
-        .where(o.c.company_id == company_id, o.c.po_number.in_(sorted({po for _, po in pairs})),
-               o.c.customer_id.in_(sorted({c for c, _ in pairs})), o.c.status.in_(sorted(rules.LIVE)))
+        .where(o.c.company_id == company_id, _in(session, o.c.po_number, {po for _, po in pairs}),
+               _in(session, o.c.customer_id, {c for c, _ in pairs}), o.c.status.in_(sorted(rules.LIVE)))
         .group_by(o.c.customer_id, o.c.po_number)
     )
     return {(c, po): oid for c, po, oid in rows if (c, po) in pairs}
@@ -291,68 +393,90 @@ def _next_ids(session: Session, table: Table, n: int) -> list[int]:
 
 # ---------------------------------------------------------------- deciding, as capture does
 
-def _decide(actor: Actor, company: Company, index: int, acc: _Account, data: OrderIn, ship_to: dict, oid: int, line_ids,
-            products: dict[str, _Product], breaks, taxes, live_pos, today: date) -> _Work:
-    now = clock.now()
+@dataclass
+class _Priced:
+    """An accepted order with its prices (orders.rules.price_order), before it has ids."""
+
+    index: int
+    data: OrderIn
+    account: _Account
+    ship_to: dict
+    lines: list[rules.PricedLine]
+    totals: object
+    order_discount: Decimal
+
+
+def _price(index: int, data: OrderIn, acc: _Account, ship_to: dict, products: dict[str, _Product | None],
+           ref: Reference, taxes: dict[str, list[TaxRateRow]]) -> _Priced | Refused:
+    """Prices, tax and amounts as capture computes them; refused, as capture refuses it, when a line
+    comes to more than one line can hold."""
     currency = acc.currency
     order_discount = round_money(data.order_discount, currency)
-    country, region = ship_to.get("country"), ship_to.get("region")
-    tax_rows = taxes.get(country, ()) if country else ()
-    lines, inputs, line_facts, missing_tax = [], [], [], []
-    for i, li in enumerate(data.lines):
+    country = ship_to.get("country")
+    lines = [products[li.sku] for li in data.lines]
+    priced, t = rules.price_order(
+        [rules.PricingLine(p.id, li.quantity, p.tax_class, li.unit_price, li.discount_pct)
+         for li, p in zip(data.lines, lines)],
+        {p.id: ref.price_breaks(acc.customer_id, currency, p.id) for p in lines},
+        taxes.get(country, ()) if country else (),
+        country=country, region=ship_to.get("region"), on=ref.today, tax_exempt=acc.tax_exempt,
+        standing_discount_pct=acc.discount_pct, currency=currency, order_discount=order_discount,
+    )
+    for i, pl in enumerate(priced):
+        if abs(pl.amounts.gross) >= MAX_AMOUNT:
+            return Refused([FieldError(f"lines[{i}].quantity", "amount_too_large",
+                                       f"line {i + 1} comes to {plain(pl.amounts.gross)} {currency}, "
+                                       "more than one order line can be")])
+    return _Priced(index, data, acc, ship_to, priced, t, order_discount)
+
+
+def _decide(actor: Actor, company: Company, o: _Priced, oid: int, line_ids, products: dict[str, _Product | None],
+            live_pos, today: date) -> _Work:
+    """Check the priced order (orders.rules.hold_reasons) and write down its rows: held with every
+    reason, or validated (and confirmed later, once its stock is reserved)."""
+    now = clock.now()
+    data, acc, ship_to, t = o.data, o.account, o.ship_to, o.totals
+    lines, line_facts = [], []
+    for i, (li, pl) in enumerate(zip(data.lines, o.lines)):
         p = products[li.sku]
-        list_price = unit_price_for(breaks.get((acc.customer_id, p.id), ()), li.quantity)
         overridden = li.unit_price is not None
-        unit_price = li.unit_price if overridden else (list_price if list_price is not None else ZERO)
-        discount_pct = li.discount_pct if li.discount_pct is not None else acc.discount_pct
-        rate = None if acc.tax_exempt else tax_rate_for(tax_rows, country, region, p.tax_class, today)
-        if rate is None and not acc.tax_exempt:
-            missing_tax.append(i)
-        rate_pct = rate.rate_pct if rate else ZERO
-        inputs.append(LineInput(li.quantity, unit_price, discount_pct, rate_pct))
+        a = pl.amounts
         lines.append({
             "id": next(line_ids), "order_id": oid, "line_no": i + 1, "product_id": p.id, "sku": li.sku,
-            "description": p.name, "quantity": li.quantity, "uom": p.uom, "list_price": list_price,
-            "unit_price": unit_price, "price_overridden": overridden, "override_reason": li.override_reason,
-            "discount_pct": discount_pct, "tax_class": p.tax_class, "tax_rate_pct": rate_pct,
+            "description": p.name, "quantity": li.quantity, "uom": p.uom, "list_price": pl.list_price,
+            "unit_price": pl.unit_price, "price_overridden": overridden, "override_reason": li.override_reason,
+            "discount_pct": pl.discount_pct, "gross_amount": a.gross, "discount_amount": a.discount,
+            "net_amount": a.net, "tax_class": p.tax_class, "tax_rate_pct": pl.tax_rate_pct, "tax_amount": a.tax,
             "reserved_qty": ZERO, "backordered_qty": ZERO,
         })
         line_facts.append(rules.LineFacts(
             index=i, sku=li.sku, active=p.active, quantity=li.quantity, uom=p.uom, uom_decimals=p.uom_decimals,
-            order_multiple=p.order_multiple, list_price=list_price, given_price=unit_price if overridden else None,
-            override_reason=li.override_reason,
+            order_multiple=p.order_multiple, list_price=pl.list_price,
+            given_price=pl.unit_price if overridden else None, override_reason=li.override_reason,
         ))
-    amounts = price_lines(inputs, currency, order_discount)
-    for line, a in zip(lines, amounts):
-        line.update(gross_amount=a.gross, discount_amount=a.discount, net_amount=a.net, tax_amount=a.tax)
-    t = totals(amounts)
-
-    addr_errors = list(address_errors(Address(**{k: ship_to.get(k) for k in SHIP_TO}), "ship_to"))
-    for i in missing_tax:
-        addr_errors.append(FieldError(
-            f"lines[{i}].tax_class", "no_tax_rate",
-            f"no {lines[i]['tax_class']} tax rate for {country or 'the ship-to country'}"
-            f"{' / ' + region if region else ''}"))
+    problems = list(address_errors(Address(**{k: ship_to.get(k) for k in SHIP_TO}), "ship_to"))
+    problems += [rules.missing_tax_reason(i, lines[i]["tax_class"], ship_to.get("country"), ship_to.get("region"))
+                 for i, pl in enumerate(o.lines) if pl.missing_tax]
     other = live_pos.get((acc.customer_id, data.po_number)) if data.po_number else None
     found = rules.hold_reasons(rules.OrderFacts(
-        lines=line_facts, address_errors=addr_errors, duplicate_of=_number(other) if other else None,
+        lines=line_facts, address_errors=problems, duplicate_of=_number(other) if other else None,
         duplicate_accepted=False, requested_date=data.requested_date, today=today,
         threshold_pct=company.price_override_threshold_pct,
-        subtotal=t.subtotal - t.discount + order_discount, order_discount=order_discount,
+        subtotal=t.subtotal - t.discount + o.order_discount, order_discount=o.order_discount,
         order_discount_reason=data.order_discount_reason, pricing_approved=False,
     ))
     order = {
         "id": oid, "company_id": company.id, "customer_id": acc.customer_id, "channel": data.channel,
-        "po_number": data.po_number, "currency": currency, "status": None,
+        "po_number": data.po_number, "currency": acc.currency, "status": None,
         **{f"ship_to_{k}": ship_to.get(k) for k in SHIP_TO},
         "requested_date": data.requested_date, "expected_date": None, "order_date": today, "notes": data.notes,
         "subtotal": t.subtotal, "discount_total": t.discount, "tax_total": t.tax, "total": t.total,
         "needed_correction": bool(found.by_kind.get(rules.HOLD_VALIDATION) or found.by_kind.get(rules.HOLD_DUPLICATE)),
-        "auto_confirm": data.confirm, "order_discount": order_discount,
+        "auto_confirm": data.confirm, "order_discount": o.order_discount,
         "order_discount_reason": data.order_discount_reason, "entered_by": actor.user_id,
         "created_at": now, "updated_at": now, "confirmed_at": None, "version": 1,
     }
-    w = _Work(index, data, acc, order, lines)
+    w = _Work(o.index, data, acc, order, lines)
     w.holds = [
         {"order_id": oid, "kind": kind, "reasons": [e.as_dict() for e in reasons], "active": True,
          "created_at": now, "released_at": None, "released_by": None, "release_reason": None, "superseded": False}
@@ -395,7 +519,7 @@ def _reserve_all(session: Session, actor: Actor, company: Company, works: list[_
     rows = session.execute(
         select(s.c.id, s.c.product_id, s.c.warehouse_id, s.c.on_hand, s.c.reserved)
         .join(wh, wh.c.id == s.c.warehouse_id)
-        .where(s.c.product_id.in_(product_ids), wh.c.active.is_(True), s.c.company_id == company.id)
+        .where(_in(session, s.c.product_id, product_ids), wh.c.active.is_(True), s.c.company_id == company.id)
         .order_by(s.c.product_id, s.c.warehouse_id)
         .with_for_update(of=s)
     ).all()
@@ -432,8 +556,8 @@ def _reserve_all(session: Session, actor: Actor, company: Company, works: list[_
         o["confirmed_at"] = now
         o["expected_date"] = max(o["requested_date"] or o["order_date"], o["order_date"] + lead)
         data = {
-            "reserved": {li["line_no"]: str(li["reserved_qty"].normalize()) for li in w.lines},
-            "backordered": {li["line_no"]: str(li["backordered_qty"].normalize())
+            "reserved": {li["line_no"]: plain(li["reserved_qty"]) for li in w.lines},
+            "backordered": {li["line_no"]: plain(li["backordered_qty"])
                             for li in w.lines if li["backordered_qty"]},
             "ship_preference": "ship_complete" if w.account.ship_complete else "ship_partial",
         }

@@ -183,10 +183,6 @@ def _header(stream: BinaryIO) -> tuple[tuple[str, ...], str]:
     return columns, delimiter
 
 
-def _blank(cells: list[str]) -> bool:
-    return not any(c.strip() for c in cells)
-
-
 def scan(stream: BinaryIO) -> FileInfo:
     """Check the whole file before anything is written: UTF-8, a valid header, CSV syntax. Counts the
     data rows and orders (for the progress bar). Raises ImportFileError; leaves the stream at its start."""
@@ -200,7 +196,7 @@ def scan(stream: BinaryIO) -> FileInfo:
     try:
         next(reader)  # the header
         for cells in reader:
-            if _blank(cells):
+            if not any(c.strip() for c in cells):
                 continue
             rows += 1
             ref = cells[ref_at].strip() if ref_at < len(cells) else ""
@@ -226,7 +222,6 @@ def read_orders(stream: BinaryIO, info: FileInfo) -> Iterator[CsvOrder]:
     reader = _reader(lines, info.delimiter)
     columns = info.columns
     width = len(columns)
-    at = {c: i for i, c in enumerate(columns)}
     seen: dict[str, int] = {}  # order_ref -> last row of that order, to catch refs that come back
     group: list[tuple[int, dict[str, str]]] = []
     group_errors: list[RowError] = []
@@ -236,9 +231,10 @@ def read_orders(stream: BinaryIO, info: FileInfo) -> Iterator[CsvOrder]:
         start = lines.line + 1
         for cells in reader:
             row, start = start, lines.line + 1
-            if _blank(cells):
+            cells = [c.strip() for c in cells]
+            if not any(cells):
                 continue
-            values = {c: cells[i].strip() for c, i in at.items() if i < len(cells) and cells[i].strip()}
+            values = {c: v for c, v in zip(columns, cells) if v}
             errors = []
             if len(cells) > width:
                 errors.append(RowError(row, "row", "too_many_cells",

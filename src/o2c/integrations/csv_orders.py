@@ -6,12 +6,17 @@ reasons when they break a business rule); an order with a bad row is not importe
 its rows is reported with its row number, field and reason. The file streams: it is checked once
 (csv_format.scan: nothing is written when its encoding, header or CSV syntax is broken), then read
 again order by order and captured in batches of `batch_size` orders, one transaction per batch
-(csv_capture.capture_batch). The format is described for users in docs/csv-import.md.
+(csv_capture.prepare_batch and write_batch; see _Pipeline). The format is described for users in
+docs/csv-import.md.
 """
 from __future__ import annotations
 
+import queue
+import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -19,14 +24,17 @@ from typing import BinaryIO
 from sqlalchemy.orm import Session
 
 from o2c.core.auth import Actor, require, require_company
-from o2c.core.db import transaction
-from o2c.integrations.csv_capture import Captured, capture_batch
+from o2c.core.db import get_engine
+from o2c.integrations.csv_capture import Captured, Prepared, Reference, forget, prepare_batch, write_batch
 from o2c.integrations.csv_format import (
     COLUMNS, CsvOrder, FileInfo, ImportFileError, RowError, field_error_to_row, read_orders, scan,
 )
 from o2c.orders.rules import HELD
 
 BATCH_SIZE = 500
+# Master data (customers, products, prices, tax rates) read by one batch serves the next ones for this
+# long; a change made while a long import runs applies to the orders imported after that.
+REFERENCE_MAX_AGE = 30.0
 __all__ = ["COLUMNS", "ImportFileError", "ImportResult", "import_cli", "import_orders", "scan"]
 
 
@@ -112,34 +120,216 @@ def import_orders(
     require_company(actor, company_id)
     started = time.perf_counter()
     info = info or scan(stream)
-    batch_size = batch_size or BATCH_SIZE
     result = ImportResult(info.rows, info.orders, keep_errors=keep_errors, keep_orders=keep_orders)
-    batch: list[CsvOrder] = []
-
-    def flush() -> None:
-        todo = [o for o in batch if o.data is not None]
-
-        def work(session: Session) -> BatchSummary:
-            outcomes = capture_batch(session, actor, company_id, [o.data for o in todo])
-            summary = _summarise(batch, dict(zip(map(id, todo), outcomes)))
-            if on_batch:
-                on_batch(session, result, summary)
-            return summary
-
-        result.add(transaction(work) if todo else _summarise(batch, {}))
-        result.seconds = time.perf_counter() - started
-        if progress:
-            progress(result)
-
-    for order in read_orders(stream, info):
-        batch.append(order)
-        if len(batch) >= batch_size:
-            flush()
-            batch = []
-    if batch:
-        flush()
+    pipeline = _Pipeline(actor, company_id, result, progress, on_batch, started)
+    try:
+        for batch in _batches(stream, info, batch_size or BATCH_SIZE):
+            pipeline.feed(batch)
+        pipeline.drain()
+    finally:
+        pipeline.close()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _retryable(exc: BaseException) -> bool:
+    from o2c.core.db import _is_retryable  # the same rule as o2c.core.db.transaction
+
+    return _is_retryable(exc)
+
+
+@dataclass
+class _Ready:
+    """A batch prepared in its own open transaction, waiting to be written and committed."""
+
+    batch: list[CsvOrder]
+    session: Session
+    prepared: Prepared
+    summary: BatchSummary
+
+
+class _Pipeline:
+    """Batches go through two steps: prepare (read, decide, lock stock, plan: this thread) and write
+    (COPY, update stock, commit). On PostgreSQL the write runs on a thread of its own, so the next
+    batch is decided while the database checks and stores the previous one; its stock lock then waits
+    for that commit, so reservations always see what the batch before took. At most one batch is
+    being written while one is prepared. A batch that fails with a deadlock or serialization failure
+    is run again, alone, as `transaction` would; any other failure stops the import, and the batches
+    committed before it stay imported."""
+
+    ATTEMPTS = 8
+
+    def __init__(self, actor: Actor, company_id: int, result: ImportResult, progress: Progress | None,
+                 on_batch: BatchHook | None, started: float):
+        self.actor, self.company_id, self.result = actor, company_id, result
+        self.progress, self.on_batch, self.started = progress, on_batch, started
+        self.ref = Reference(company_id, max_age=REFERENCE_MAX_AGE)
+        self.own_pos: dict[tuple[int, str], int] = {}
+        self.engine = get_engine()
+        threaded = self.engine.dialect.name == "postgresql"
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="o2c-csv-writer") if threaded else None
+        self.inflight: tuple[_Ready, Future] | None = None
+
+    # -- the steps
+    def _prepare(self, batch: list[CsvOrder]) -> _Ready:
+        todo = [o for o in batch if o.data is not None]
+        session = Session(self.engine, expire_on_commit=False, autoflush=False)
+        try:
+            prepared = prepare_batch(session, self.actor, self.company_id, [o.data for o in todo], self.ref,
+                                     self.own_pos)
+        except BaseException:
+            session.rollback()
+            session.close()
+            raise
+        return _Ready(batch, session, prepared, _summarise(batch, dict(zip(map(id, todo), prepared.outcomes))))
+
+    def _write(self, ready: _Ready) -> None:
+        try:
+            write_batch(ready.session, ready.prepared)
+            if self.on_batch:
+                self.on_batch(ready.session, self.result, ready.summary)
+            ready.session.commit()
+        except BaseException:
+            ready.session.rollback()
+            raise
+        finally:
+            ready.session.close()
+
+    def _discard(self, ready: _Ready) -> None:
+        forget(self.own_pos, ready.prepared)
+        ready.session.rollback()
+        ready.session.close()
+
+    def _count(self, summary: BatchSummary) -> None:
+        self.result.add(summary)
+        self.result.seconds = time.perf_counter() - self.started
+        if self.progress:
+            self.progress(self.result)
+
+    def _alone(self, batch: list[CsvOrder]) -> None:
+        """Prepare, write and commit one batch, again from the start after a deadlock."""
+        for attempt in range(1, self.ATTEMPTS + 1):
+            ready = None
+            try:
+                ready = self._prepare(batch)
+                self._write(ready)
+                self._count(ready.summary)
+                return
+            except BaseException as exc:
+                if ready is not None:
+                    forget(self.own_pos, ready.prepared)
+                if attempt == self.ATTEMPTS or not _retryable(exc):
+                    raise
+                time.sleep(random.uniform(0.001, 0.01) * attempt)
+
+    def _settle(self) -> bool:
+        """Wait for the batch being written and count it; after a deadlock run it again alone and
+        return True (a batch prepared meanwhile was decided on what did not happen: do it again)."""
+        if self.inflight is None:
+            return False
+        ready, future = self.inflight
+        self.inflight = None
+        try:
+            future.result()
+        except BaseException as exc:
+            forget(self.own_pos, ready.prepared)
+            if not _retryable(exc):
+                raise
+            self._alone(ready.batch)
+            return True
+        self._count(ready.summary)
+        return False
+
+    # -- driving
+    def feed(self, batch: list[CsvOrder]) -> None:
+        if not any(o.data is not None for o in batch):  # nothing to write: only rows to report
+            self._settle()
+            self._count(_summarise(batch, {}))
+            return
+        if self.writer is None:
+            self._alone(batch)
+            return
+        try:
+            ready = self._prepare(batch)
+        except BaseException as exc:
+            self._settle()
+            if not _retryable(exc):
+                raise
+            self._alone(batch)
+            return
+        try:
+            redone = self._settle()
+        except BaseException:
+            self._discard(ready)
+            raise
+        if redone:
+            self._discard(ready)
+            self._alone(batch)
+            return
+        self.inflight = (ready, self.writer.submit(self._write, ready))
+
+    def drain(self) -> None:
+        self._settle()
+
+    def close(self) -> None:
+        if self.inflight is not None:  # stopping on an error: let the write in progress end
+            ready, future = self.inflight
+            self.inflight = None
+            try:
+                future.result()
+                self.result.add(ready.summary)
+            except BaseException:
+                pass
+        if self.writer is not None:
+            self.writer.shutdown(wait=True)
+
+
+_END = object()
+
+
+def _batches(stream: BinaryIO, info: FileInfo, size: int) -> Iterator[list[CsvOrder]]:
+    """The file's orders in batches, read and checked by a thread of its own while the batch before
+    is being written (the database work releases the interpreter), at most two batches ahead."""
+    q: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            batch: list[CsvOrder] = []
+            for order in read_orders(stream, info):
+                batch.append(order)
+                if len(batch) >= size:
+                    if not put(batch):
+                        return
+                    batch = []
+            if batch and not put(batch):
+                return
+            put(_END)
+        except BaseException as exc:  # handed to the importing thread, which raises it
+            put(exc)
+
+    reader = threading.Thread(target=read, name="o2c-csv-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _summarise(batch: list[CsvOrder], outcomes: dict[int, object]) -> BatchSummary:
