@@ -14,18 +14,21 @@ from contextlib import asynccontextmanager
 from fastapi import Body, FastAPI, Header
 from fastapi.responses import JSONResponse
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 DSN = os.environ.get("BARE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 POOL_SIZE = int(os.environ.get("BARE_POOL_SIZE", "10"))
 
 pool: ConnectionPool | None = None
+apool: AsyncConnectionPool | None = None
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    global pool
+    global pool, apool
     pool = ConnectionPool(DSN, min_size=POOL_SIZE, max_size=POOL_SIZE * 2, open=True)
+    apool = AsyncConnectionPool(DSN, min_size=POOL_SIZE, max_size=POOL_SIZE * 2, open=False)
+    await apool.open()
     with pool.connection() as conn:
         conn.execute(
             "CREATE TABLE IF NOT EXISTS bare_rows (id bigserial PRIMARY KEY, idempotency_key text, "
@@ -33,6 +36,7 @@ async def lifespan(app: FastAPI):
         )
     yield
     pool.close()
+    await apool.close()
 
 
 app = FastAPI(lifespan=lifespan)
@@ -50,4 +54,16 @@ def create_row(body: dict = Body(...), idempotency_key: str | None = Header(None
             "INSERT INTO bare_rows (idempotency_key, po_number, body) VALUES (%s, %s, %s) RETURNING id",
             (idempotency_key, body.get("po_number"), Jsonb(body)),
         ).fetchone()[0]
+    return JSONResponse({"id": row_id}, status_code=201)
+
+
+@app.post("/rows-async", status_code=201)
+async def create_row_async(body: dict = Body(...), idempotency_key: str | None = Header(None)):
+    """The same with an async endpoint and an async pool (no thread hand-off): a higher ceiling."""
+    async with apool.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO bare_rows (idempotency_key, po_number, body) VALUES (%s, %s, %s) RETURNING id",
+            (idempotency_key, body.get("po_number"), Jsonb(body)),
+        )
+        row_id = (await cur.fetchone())[0]
     return JSONResponse({"id": row_id}, status_code=201)

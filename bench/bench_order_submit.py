@@ -77,6 +77,9 @@ def main() -> int:
     ap.add_argument("--preseed", type=int, default=10_000, help="orders in the database before the run")
     ap.add_argument("--engine", choices=["auto", "wrk", "httpx"], default="auto", help="load generator")
     ap.add_argument("--only", choices=["both", "o2c", "bare"], default="both")
+    ap.add_argument("--bare-endpoint", choices=["sync", "async"], default="sync",
+                    help="bare app endpoint: sync def + pool in the thread pool (as o2c runs), or async def + "
+                         "async pool (measured no faster here)")
     ap.add_argument("--launch", choices=["both", "nodelay", "shipped"], default="both",
                     help="nodelay: both servers via bench/serve_nodelay.py (uvicorn, TCP_NODELAY on each "
                          "connection); shipped: `o2c serve` and the uvicorn CLI as they are (see README: with "
@@ -103,7 +106,7 @@ def main() -> int:
                 if args.only in ("both", "bare"):
                     port = free_port()
                     r = measure(bare_server(url, port, args.workers, logs / f"o2c_bench_bare_{port}.log", launch),
-                                dict(spec, path="/rows", prefix=f"B{tag}"), args)
+                                dict(spec, path="/rows" if args.bare_endpoint == "sync" else "/rows-async", prefix=f"B{tag}"), args)
                     results[("bare", launch)].append(r)
                     log(f"round {rnd} bare ({launch}): {r.rps:,.0f} rows/s, p50 {r.p50_ms:.1f} ms, "
                         f"p99 {r.p99_ms:.1f} ms (statuses {r.statuses}, errors {r.errors})")
