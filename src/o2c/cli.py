@@ -50,15 +50,13 @@ def serve(
     database_url: str | None = DbOpt,
 ) -> None:
     """Run the API (and, on the embedded default, the event dispatcher in the same process)."""
-    import uvicorn
-
     from o2c.core.migrate import upgrade
+    from o2c.web import server
 
     url = _url(database_url)
     upgrade(url)
     typer.echo(f"o2c on http://{host}:{port}/  (API docs: http://{host}:{port}/api/v1/docs; database {_safe(url)})")
-    uvicorn.run("o2c.web.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False)
+    server.run(host, port, workers)
 
 
 @app.command()
