@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 
 from o2c.core import clock
 from o2c.core.db import dispose_engines
+from o2c.core.masterdata import CACHE
 from o2c.core.migrate import upgrade
 from o2c.core.settings import get_settings
 from o2c.models import metadata
@@ -83,6 +84,7 @@ def _use(url: str, monkeypatch) -> str:
     get_settings.cache_clear()
     dispose_engines()
     deps.clear_caches()
+    CACHE.clear()  # the tables are emptied and ids start again: nothing cached may survive
     _empty(url)
     return url
 

@@ -13,7 +13,7 @@ from stdnum import ean
 from o2c.catalog.models import PriceList, PriceListItem, Product, TaxRate
 from o2c.catalog.rules import TaxRateRow
 from o2c.catalog.schemas import PriceListIn, ProductIn, ProductPatch, TaxRateIn
-from o2c.core import audit, clock
+from o2c.core import audit, clock, masterdata
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, ErrorList, NotFound, ValidationFailed
 from o2c.core.money import known_currencies
@@ -34,6 +34,7 @@ def create_product(session: Session, actor: Actor, company_id: int, data: Produc
     session.add(p)
     session.flush()
     audit.record(session, actor, "product", p.id, "created", company_id=company_id, data={"sku": p.sku})
+    masterdata.bump(session, company_id)
     return p
 
 
@@ -53,6 +54,7 @@ def update_product(session: Session, actor: Actor, company_id: int, product_id: 
         setattr(p, k, v)
     audit.record(session, actor, "product", p.id, "updated", company_id=company_id,
                  data={k: str(v) for k, v in changes.items()})
+    masterdata.bump(session, company_id)
     session.flush()
     return p
 
@@ -111,6 +113,7 @@ def create_price_list(session: Session, actor: Actor, company_id: int, data: Pri
     session.flush()
     audit.record(session, actor, "price_list", pl.id, "created", company_id=company_id,
                  data={"name": pl.name, "items": len(data.items)})
+    masterdata.bump(session, company_id)
     return pl
 
 
@@ -180,6 +183,7 @@ def create_tax_rate(session: Session, actor: Actor, company_id: int, data: TaxRa
     session.flush()
     audit.record(session, actor, "tax_rate", r.id, "created", company_id=company_id,
                  data={"country": r.country, "region": r.region, "class": r.tax_class, "rate": str(r.rate_pct)})
+    masterdata.bump(session, company_id)
     return r
 
 

@@ -24,6 +24,9 @@ class Company(Base):
     price_override_threshold_pct: Mapped[Decimal] = mapped_column(ExactDecimal(4), default=Decimal(10))
     # Days from confirmation to the expected delivery date promised in the order confirmation.
     default_lead_days: Mapped[int] = mapped_column(Integer, default=3)
+    # Bumped in the transaction of every change to customers, products, prices or tax rates, so each
+    # process can keep that reference data in memory and know when it is stale (o2c.core.masterdata).
+    masterdata_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from o2c.core import audit, clock
+from o2c.core import audit, clock, masterdata
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, ErrorList, Forbidden, NotFound
 from o2c.core.money import known_currencies
@@ -54,6 +54,7 @@ def create_customer(session: Session, actor: Actor, company_id: int, data: Custo
     )
     session.flush()
     audit.record(session, actor, "customer", c.id, "created", company_id=company_id, data={"code": c.code})
+    masterdata.bump(session, company_id)
     return customer_view(session, company_id, c.id)
 
 
@@ -144,5 +145,6 @@ def update_customer(session: Session, actor: Actor, company_id: int, customer_id
         session, actor, "customer", c.id, "updated", company_id=company_id,
         data={"changes": {k: str(v) for k, v in changes.items()}, "before": {k: str(v) for k, v in before.items()}},
     )
+    masterdata.bump(session, company_id)
     session.flush()
     return customer_view(session, company_id, customer_id)

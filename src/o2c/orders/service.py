@@ -18,6 +18,7 @@ from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, ErrorList, FieldError, Forbidden, NotFound, ValidationFailed
 from o2c.core.events import emit
+from o2c.core.masterdata import CACHE
 from o2c.core.money import plain, round_money
 from o2c.core.models import Company
 from o2c.customers import service as customers
@@ -131,13 +132,15 @@ def _company(session: Session, company_id: int) -> Company:
     return company
 
 
-def _customer_for(session: Session, actor: Actor, company_id: int, data: OrderIn):
-    """The ordering customer and this company's account with it, in one query; unknown is bad input."""
+def _customer_for(session: Session, actor: Actor, company: Company, data: OrderIn):
+    """The ordering customer and this company's account with it; unknown is bad input."""
     if data.customer_id is not None:
-        found = customers.find(session, company_id, customer_id=data.customer_id)
+        found = CACHE.one(session, company, ("customer_id", data.customer_id),
+                          lambda: customers.find(session, company.id, customer_id=data.customer_id))
         field, value = "customer_id", data.customer_id
     else:
-        found = customers.find(session, company_id, code=data.customer_code)
+        found = CACHE.one(session, company, ("customer_code", data.customer_code),
+                          lambda: customers.find(session, company.id, code=data.customer_code))
         field, value = "customer_code", repr(data.customer_code)
     if found is None:
         raise ValidationFailed.one(field, "unknown", f"no customer {value} in this company")
@@ -153,8 +156,9 @@ def _customer_for(session: Session, actor: Actor, company_id: int, data: OrderIn
     return customer, account
 
 
-def _products_for(session: Session, company_id: int, lines: list[OrderLineIn]) -> dict[str, Product]:
-    products = catalog.products_by_sku(session, company_id, (li.sku for li in lines))
+def _products_for(session: Session, company: Company, lines: list[OrderLineIn]) -> dict[str, Product]:
+    products = CACHE.many(session, company, "sku", (li.sku for li in lines),
+                          lambda skus: catalog.products_by_sku(session, company.id, skus))
     errors = ErrorList()
     for i, li in enumerate(lines):
         if li.sku not in products:
@@ -255,9 +259,10 @@ def capture(session: Session, actor: Actor, company_id: int, data: OrderIn) -> O
     require(actor, "orders.write")
     _require_price_override(actor, _overrides(data.lines, data.order_discount))
     company = _company(session, company_id)
-    customer, account = _customer_for(session, actor, company_id, data)
-    products = _products_for(session, company_id, data.lines)
-    ship_to = data.ship_to.model_dump() if data.ship_to else customers.default_ship_to(session, customer.id)
+    customer, account = _customer_for(session, actor, company, data)
+    products = _products_for(session, company, data.lines)
+    ship_to = data.ship_to.model_dump() if data.ship_to else CACHE.one(
+        session, company, ("ship_to", customer.id), lambda: customers.default_ship_to(session, customer.id))
     now = clock.now()
     order = Order(
         company_id=company_id, customer_id=customer.id, channel=data.channel, po_number=data.po_number,
@@ -305,10 +310,13 @@ def _evaluate(change: _Change, *, action: str, reason: str | None = None,
 def _price(change: _Change) -> list[int]:
     """Set every line's prices, tax and amounts and the order totals; return the indexes of lines that
     need a tax rate and have none."""
-    order, company, account = change.order, change.company, change.account
-    breaks = catalog.price_breaks(change.session, company.id, order.customer_id, order.currency,
-                                  [li.product_id for li in order.lines], order.order_date)
-    tax_rows = catalog.tax_rows(change.session, company.id, order.ship_to_country)
+    order, company, account, session = change.order, change.company, change.account, change.session
+    breaks = CACHE.many(
+        session, company, ("breaks", order.customer_id, order.currency, order.order_date),
+        [li.product_id for li in order.lines],
+        lambda ids: catalog.price_breaks(session, company.id, order.customer_id, order.currency, ids, order.order_date))
+    tax_rows = CACHE.one(session, company, ("tax", order.ship_to_country),
+                         lambda: catalog.tax_rows(session, company.id, order.ship_to_country))
     priced, t = rules.price_order(
         [rules.PricingLine(li.product_id, li.quantity, li.tax_class,
                            li.unit_price if li.price_overridden else None,
@@ -481,7 +489,7 @@ def update(session: Session, actor: Actor, company_id: int, order_id: int, patch
             if k.startswith("order_discount"):
                 _supersede(order, rules.HOLD_PRICING)
     if patch.lines is not None:
-        by_sku = _products_for(session, company_id, patch.lines)
+        by_sku = _products_for(session, change.company, patch.lines)
         _apply_lines(order, patch.lines, by_sku)
         change.products = {p.id: p for p in by_sku.values()}
         _supersede(order, rules.HOLD_PRICING)
