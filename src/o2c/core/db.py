@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -92,6 +92,9 @@ class ExactDecimal(TypeDecorator):
         return (value if value.__class__ is Decimal else Decimal(value)).quantize(self._quantum)
 
 
+_NO_OFFSET = timedelta(0)
+
+
 class UtcDateTime(TypeDecorator):
     """Timestamps stored in UTC, returned timezone-aware on both databases."""
 
@@ -108,7 +111,8 @@ class UtcDateTime(TypeDecorator):
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        if value.tzinfo is None:
+        # PostgreSQL sessions run in UTC (make_engine), so this is a cheap relabel, not a conversion
+        if value.tzinfo is None or value.utcoffset() == _NO_OFFSET:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
 
@@ -147,6 +151,7 @@ def make_engine(url: str, **kw: Any) -> Engine:
     settings = get_settings()
     return create_engine(
         url,
+        connect_args={"options": "-c TimeZone=UTC"},
         pool_size=kw.pop("pool_size", settings.pool_size),
         max_overflow=kw.pop("max_overflow", 10),
         pool_pre_ping=True,

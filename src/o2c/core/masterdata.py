@@ -6,7 +6,9 @@ them bumps the company's `masterdata_version` in the same transaction (`bump`). 
 company row anyway; entries cached under an older version are dropped, so an order is never priced
 from data older than the company row its transaction read.
 
-Cached values are read-only snapshots (detached ORM objects): never modify or re-attach them.
+Cached values are read-only snapshots: ORM objects are detached from the session that loaded them as
+soon as they are loaded (`detach`), so no rollback or commit of that session can expire them under
+another thread. Never modify or re-attach them.
 """
 from __future__ import annotations
 
@@ -24,6 +26,15 @@ def bump(session: Session, company_id: int) -> None:
     session.execute(
         update(Company).where(Company.id == company_id).values(masterdata_version=Company.masterdata_version + 1)
     )
+
+
+def detach(session: Session, value: Any) -> Any:
+    """Expunge the ORM objects in `value` (an object, a tuple of them, or a dict's values)."""
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (tuple, list)) else (value,)
+    for obj in items:
+        if obj is not None and hasattr(obj, "_sa_instance_state") and obj in session:
+            session.expunge(obj)
+    return value
 
 
 _MISSING = object()

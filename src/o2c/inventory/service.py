@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from o2c.catalog.models import Product
@@ -106,40 +106,56 @@ def list_stock(session: Session, company_id: int, sku: str | None, warehouse: st
     return [stock_view(r, s, w) | {"id": r.id} for r, s, w in session.execute(stmt)]
 
 
+def _lock(session: Session, where) -> dict[tuple[int, int], tuple[int, Decimal]]:
+    """Lock stock rows in (product, warehouse) order; map each key to (row id, available)."""
+    rows = session.execute(
+        select(Stock.id, Stock.product_id, Stock.warehouse_id, Stock.on_hand, Stock.reserved)
+        .where(*where)
+        .order_by(Stock.product_id, Stock.warehouse_id)
+        .with_for_update(of=Stock)
+    )
+    return {(p, w): (sid, on_hand - reserved) for sid, p, w, on_hand, reserved in rows}
+
+
+def _add_reserved(session: Session, changes: dict[int, Decimal]) -> None:
+    """reserved += delta for each stock row id, in one batched statement (row ids in lock order)."""
+    if changes:
+        session.execute(
+            update(Stock.__table__)
+            .where(Stock.__table__.c.id == bindparam("row_id"))
+            .values(reserved=Stock.__table__.c.reserved + bindparam("delta"), updated_at=bindparam("now")),
+            [{"row_id": k, "delta": v, "now": clock.now()} for k, v in sorted(changes.items())],
+        )
+
+
 def reserve(session: Session, company_id: int, needs: Sequence[Need], ship_complete: bool) -> Plan:
     """Take what `needs` asks for from the stock rows, atomically; return what was taken where and what
     is short. The caller records the reservations (record_reservations) in the same transaction."""
     product_ids = sorted({n.product_id for n in needs})
     if not product_ids:
         return plan_reservation([], {}, ship_complete)
-    rows = list(
-        session.scalars(
-            select(Stock)
-            .join(Warehouse, Warehouse.id == Stock.warehouse_id)
-            .where(Stock.product_id.in_(product_ids), Warehouse.active.is_(True), Stock.company_id == company_id)
-            .order_by(Stock.product_id, Stock.warehouse_id)
-            .with_for_update(of=Stock)
-        )
-    )
-    by_key = {(r.product_id, r.warehouse_id): r for r in rows}
-    plan = plan_reservation(needs, {k: r.on_hand - r.reserved for k, r in by_key.items()}, ship_complete)
-    now = clock.now()
+    active = select(Warehouse.id).where(Warehouse.company_id == company_id, Warehouse.active.is_(True))
+    locked = _lock(session, [Stock.product_id.in_(product_ids), Stock.company_id == company_id,
+                             Stock.warehouse_id.in_(active)])
+    plan = plan_reservation(needs, {k: avail for k, (_, avail) in locked.items()}, ship_complete)
+    changes: dict[int, Decimal] = {}
     for t in plan.takes:
-        row = by_key[(t.product_id, t.warehouse_id)]
-        row.reserved += t.quantity
-        row.updated_at = now
+        row_id = locked[(t.product_id, t.warehouse_id)][0]
+        changes[row_id] = changes.get(row_id, Decimal(0)) + t.quantity
+    _add_reserved(session, changes)
     return plan
 
 
 def record_reservations(session: Session, company_id: int, order_id: int,
                         takes: Sequence[tuple[int, int, int, Decimal]]) -> None:
     """Rows for what `reserve` took: (order line id, product id, warehouse id, quantity)."""
-    now = clock.now()
-    session.add_all(
-        Reservation(company_id=company_id, order_id=order_id, order_line_id=line_id, product_id=product_id,
-                    warehouse_id=warehouse_id, quantity=qty, created_at=now)
-        for line_id, product_id, warehouse_id, qty in takes
-    )
+    if takes:
+        now = clock.now()
+        session.execute(insert(Reservation.__table__), [
+            {"company_id": company_id, "order_id": order_id, "order_line_id": line_id, "product_id": product_id,
+             "warehouse_id": warehouse_id, "quantity": qty, "created_at": now}
+            for line_id, product_id, warehouse_id, qty in takes
+        ])
 
 
 def release(session: Session, order_id: int, line_ids: Sequence[int] | None = None) -> Decimal:
@@ -147,29 +163,16 @@ def release(session: Session, order_id: int, line_ids: Sequence[int] | None = No
     where = [Reservation.order_id == order_id]
     if line_ids is not None:
         where.append(Reservation.order_line_id.in_(list(line_ids)))
-    res = list(session.scalars(select(Reservation).where(*where)))
-    if not res:
+    held: dict[tuple[int, int], Decimal] = {}
+    for p, w, q in session.execute(select(Reservation.product_id, Reservation.warehouse_id, Reservation.quantity)
+                                   .where(*where)):
+        held[(p, w)] = held.get((p, w), Decimal(0)) + q
+    if not held:
         return Decimal(0)
-    keys = sorted({(r.product_id, r.warehouse_id) for r in res})
-    rows = {
-        (s.product_id, s.warehouse_id): s
-        for s in session.scalars(
-            select(Stock)
-            .where(Stock.product_id.in_({k[0] for k in keys}), Stock.warehouse_id.in_({k[1] for k in keys}))
-            .order_by(Stock.product_id, Stock.warehouse_id)
-            .with_for_update()
-        )
-    }
-    now = clock.now()
-    total = Decimal(0)
-    for r in res:
-        row = rows[(r.product_id, r.warehouse_id)]
-        row.reserved -= r.quantity
-        row.updated_at = now
-        total += r.quantity
+    locked = _lock(session, [Stock.product_id.in_({p for p, _ in held}), Stock.warehouse_id.in_({w for _, w in held})])
+    _add_reserved(session, {locked[k][0]: -q for k, q in held.items()})
     session.execute(delete(Reservation).where(*where))
-    session.flush()
-    return total
+    return sum(held.values(), Decimal(0))
 
 
 def get_warehouse(session: Session, company_id: int, warehouse_id: int) -> Warehouse:

@@ -18,7 +18,7 @@ from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, ErrorList, FieldError, Forbidden, NotFound, ValidationFailed
 from o2c.core.events import emit
-from o2c.core.masterdata import CACHE
+from o2c.core.masterdata import CACHE, detach
 from o2c.core.money import plain, round_money
 from o2c.core.models import Company
 from o2c.customers import service as customers
@@ -136,11 +136,11 @@ def _customer_for(session: Session, actor: Actor, company: Company, data: OrderI
     """The ordering customer and this company's account with it; unknown is bad input."""
     if data.customer_id is not None:
         found = CACHE.one(session, company, ("customer_id", data.customer_id),
-                          lambda: customers.find(session, company.id, customer_id=data.customer_id))
+                          lambda: detach(session, customers.find(session, company.id, customer_id=data.customer_id)))
         field, value = "customer_id", data.customer_id
     else:
         found = CACHE.one(session, company, ("customer_code", data.customer_code),
-                          lambda: customers.find(session, company.id, code=data.customer_code))
+                          lambda: detach(session, customers.find(session, company.id, code=data.customer_code)))
         field, value = "customer_code", repr(data.customer_code)
     if found is None:
         raise ValidationFailed.one(field, "unknown", f"no customer {value} in this company")
@@ -158,7 +158,7 @@ def _customer_for(session: Session, actor: Actor, company: Company, data: OrderI
 
 def _products_for(session: Session, company: Company, lines: list[OrderLineIn]) -> dict[str, Product]:
     products = CACHE.many(session, company, "sku", (li.sku for li in lines),
-                          lambda skus: catalog.products_by_sku(session, company.id, skus))
+                          lambda skus: detach(session, catalog.products_by_sku(session, company.id, skus)))
     errors = ErrorList()
     for i, li in enumerate(lines):
         if li.sku not in products:
@@ -332,11 +332,19 @@ def _price(change: _Change) -> list[int]:
                                        f"line {i + 1} comes to {plain(p.amounts.gross)} {order.currency}, "
                                        "more than one order line can be")
     for li, p in zip(order.lines, priced):
-        li.list_price, li.unit_price, li.discount_pct, li.tax_rate_pct = p.list_price, p.unit_price, p.discount_pct, p.tax_rate_pct
         a = p.amounts
-        li.gross_amount, li.discount_amount, li.net_amount, li.tax_amount = a.gross, a.discount, a.net, a.tax
-    order.subtotal, order.discount_total, order.tax_total, order.total = t.subtotal, t.discount, t.tax, t.total
+        _set_changed(li, list_price=p.list_price, unit_price=p.unit_price, discount_pct=p.discount_pct,
+                     tax_rate_pct=p.tax_rate_pct, gross_amount=a.gross, discount_amount=a.discount,
+                     net_amount=a.net, tax_amount=a.tax)
+    _set_changed(order, subtotal=t.subtotal, discount_total=t.discount, tax_total=t.tax, total=t.total)
     return [i for i, p in enumerate(priced) if p.missing_tax]
+
+
+def _set_changed(obj, **values) -> None:
+    """Assign only what differs, so re-pricing a large order writes just the lines that changed."""
+    for k, v in values.items():
+        if getattr(obj, k) != v:
+            setattr(obj, k, v)
 
 
 def _facts(change: _Change, missing_tax: list[int]) -> rules.OrderFacts:
@@ -456,7 +464,8 @@ def _load_for_change(session: Session, actor: Actor, company_id: int, order_id: 
     order = get_order(session, actor, company_id, order_id, lock=True)
     company = _company(session, company_id)
     _, account = customers.load(session, company_id, order.customer_id)
-    products = _products_by_id(session, [li.product_id for li in order.lines])
+    products = CACHE.many(session, company, "product_id", [li.product_id for li in order.lines],
+                          lambda ids: detach(session, _products_by_id(session, ids)))
     return _Change(session, actor, company, account, order, products)
 
 
