@@ -57,6 +57,46 @@ def write_csv(path: Path, orders: int, lines: int, customers: int, skus: list[st
     return n_rows, path.stat().st_size
 
 
+class _Cpu:
+    """CPU seconds of this process (every thread) and of the PostgreSQL backends serving it (read from
+    /proc: the server runs on this machine): a cost per order that other load on the machine does not
+    inflate the way it inflates wall time."""
+
+    def __init__(self, url: str):
+        self.pg = url.startswith("postgresql")
+        self.pids: set[int] = set()
+        if self.pg:
+            from sqlalchemy import event
+
+            from o2c.core.db import get_engine
+
+            engine = get_engine()
+            engine.dispose()  # new connections from here on, each noted with its backend pid
+
+            @event.listens_for(engine, "connect")
+            def _noted(dbapi_conn, _record):
+                with dbapi_conn.cursor() as cur:
+                    cur.execute("SELECT pg_backend_pid()")
+                    self.pids.add(cur.fetchone()[0])
+
+    @staticmethod
+    def _proc(pid: int) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def start(self) -> None:
+        self.py0 = time.process_time()
+
+    def stop(self) -> tuple[float, float | None]:
+        py = time.process_time() - self.py0
+        if not self.pg or not self.pids:
+            return py, None
+        return py, sum(self._proc(pid) for pid in self.pids)
+
+
 @contextmanager
 def sqlite_db(url: str, keep: bool):
     path = Path(url.split("///", 1)[1])
@@ -86,9 +126,10 @@ def run(url: str, args) -> dict:
     from o2c.core.auth import actor_for_user
     from o2c.core.db import read_session
     from o2c.core.models import User
-    from o2c.integrations.csv_orders import import_orders, scan
+    from o2c.integrations.csv_orders import import_orders, scan, without_cycle_collector
 
     world = seed_company(url, customers=args.customers, products=args.products)
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="o2c_bench_csv_") as tmp:
         path = Path(tmp) / "orders.csv"
         t0 = time.perf_counter()
@@ -107,13 +148,17 @@ def run(url: str, args) -> dict:
                 log(f"  {r.rows_done:,} / {r.rows_total:,} rows, {r.orders_imported:,} orders "
                     f"({r.orders_imported / marks[-1][0]:,.0f} orders/s)")
 
+        cpu = _Cpu(url)
         with open(path, "rb") as f:
+            cpu.start()
             started = time.perf_counter()
             info = scan(f)
             scanned = time.perf_counter() - started
-            result = import_orders(f, actor, world.company_id, info=info, batch_size=args.batch_size,
-                                   progress=progress, keep_orders=0)
+            with without_cycle_collector():  # as `o2c import orders` runs it
+                result = import_orders(f, actor, world.company_id, info=info, batch_size=args.batch_size,
+                                       progress=progress, keep_orders=0)
             seconds = time.perf_counter() - started
+            py_cpu, pg_cpu = cpu.stop()
     # the first and the last tenth of the file
     tenth = max(1, len(marks) // 10)
     first = marks[tenth - 1]
@@ -135,7 +180,7 @@ def run(url: str, args) -> dict:
     return {
         "seconds": seconds, "scan": scanned, "orders": result.orders_imported, "lines": n_lines, "held": result.orders_held,
         "by_status": by_status, "events": events, "rate_first": rate_first, "rate_last": rate_last,
-        "size": size,
+        "size": size, "py_cpu": py_cpu, "pg_cpu": pg_cpu, "load": load,
     }
 
 
@@ -169,6 +214,10 @@ def main() -> int:
     print(f"  first tenth {r['rate_first']:,.0f} orders/s, last tenth {r['rate_last']:,.0f} orders/s")
     print(f"  statuses: {', '.join(f'{k} {v:,}' for k, v in sorted(r['by_status'].items()))}; "
           f"{r['events']:,} outbox events")
+    per = 1e6 / r["orders"]
+    pg = f", PostgreSQL backends {r['pg_cpu'] * per:,.0f} us" if r["pg_cpu"] is not None else ""
+    print(f"  CPU per order: Python {r['py_cpu'] * per:,.0f} us (all threads){pg}; load average before the run "
+          f"{r['load']:.1f} on {os.cpu_count()} cores")
     if backend == "PostgreSQL":
         print(f"  goal >= {GOAL:,} orders/s: {'met' if orders_s >= GOAL else 'NOT met'}")
     print(f"  machine: {machine()}")

@@ -83,11 +83,11 @@ def test_orders_that_break_business_rules_are_imported_and_held_with_each_reason
 
 
 def test_a_po_number_repeated_in_the_file_or_already_on_order_is_a_duplicate(world, api):
-    r = api.post("/orders", json={"customer_code": "BIGBUY", "channel": "web", "po_number": "PO-1",
+    r = api.post("/orders", json={"customer_code": "BIGBUY", "channel": "web", "po_number": 'PO-1 "A", 5\\6',
                                   "lines": [{"sku": "WIDGET", "quantity": "1"}]})
     first = r.json()["number"]
     result = run(world, "order_ref,customer_code,po_number,sku,quantity\n"
-                        "D-1,BIGBUY,PO-1,WIDGET,1\n"     # the API's order has this PO
+                        'D-1,BIGBUY,"PO-1 ""A"", 5\\6",WIDGET,1\n'     # the API's order has this PO
                         "D-2,BIGBUY,PO-2,WIDGET,1\n"     # new
                         "D-3,BIGBUY,PO-2,WIDGET,1\n"     # the same PO twice in one file
                         "D-4,LOYAL,PO-2,WIDGET,1\n")     # another customer's PO-2: no duplicate
