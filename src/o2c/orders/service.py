@@ -420,10 +420,10 @@ def _reserve_lines(change: _Change, lines: list[OrderLine]) -> None:
         li.backordered_qty = li.quantity - li.reserved_qty
 
 
-def _reservation_data(order: Order, account: CustomerAccount) -> dict:
+def _reservation_data(lines: list[OrderLine], account: CustomerAccount) -> dict:
     return {
-        "reserved": {li.line_no: plain(li.reserved_qty) for li in order.lines},
-        "backordered": {li.line_no: plain(li.backordered_qty) for li in order.lines if li.backordered_qty},
+        "reserved": {li.line_no: plain(li.reserved_qty) for li in lines},
+        "backordered": {li.line_no: plain(li.backordered_qty) for li in lines if li.backordered_qty},
         "ship_preference": "ship_complete" if account.ship_complete else "ship_partial",
     }
 
@@ -437,7 +437,7 @@ def _reserve(change: _Change, action: str) -> None:
     )
     complete = all(li.backordered_qty == 0 for li in order.lines)
     change.move(rules.CONFIRMED if complete else rules.BACKORDERED, action, None,
-                _reservation_data(order, change.account))
+                _reservation_data(order.lines, change.account))
 
 
 def _rereserve_lines(change: _Change, line_nos: set[int], action: str, reason: str | None) -> None:
@@ -450,7 +450,8 @@ def _rereserve_lines(change: _Change, line_nos: set[int], action: str, reason: s
         li.reserved_qty = ZERO
     _reserve_lines(change, changed)
     to = rules.CONFIRMED if all(li.backordered_qty == 0 for li in order.lines) else rules.BACKORDERED
-    data = _reservation_data(order, change.account) | {"lines_changed": sorted(line_nos)}
+    # the timeline notes what this change reserved: the changed lines, not the whole order again
+    data = _reservation_data(changed, change.account) | {"lines_changed": sorted(line_nos)}
     if to == order.status:
         change.note(action, reason, data)
     else:
