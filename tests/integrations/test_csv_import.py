@@ -57,10 +57,13 @@ def test_rows_refused_for_what_the_api_refuses_are_reported_each_with_its_field(
         "R-5,BIGBUY,WIDGET,1,,fax,",                    # unknown channel
         "R-6,BIGBUY,WIDGET,1,,,P" + "O" * 60,           # PO number past its 60 characters
         "R-7,BIGBUY,WIDGET,1.5,,,",                     # fine: held (pieces), not refused
+        "R-8,NOBODY,NOPE,1,,,",                         # every bad row of an order is reported at once:
+        "R-8,,WIDGET,-2,,,",                            # unknown customer and SKU, and a quantity
     ]) + "\n")
     assert errors(result) == [(2, "customer_code", "unknown"), (3, "sku", "unknown"), (4, "currency", "mismatch"),
                               (5, "quantity", "less_than_equal"), (6, "channel", "literal_error"),
-                              (7, "po_number", "string_too_long")]
+                              (7, "po_number", "string_too_long"), (9, "customer_code", "unknown"),
+                              (9, "sku", "unknown"), (10, "quantity", "greater_than")]
     assert (result.orders_imported, result.orders_held) == (1, 1)
     assert result.errors[2].message == "customer EURO buys in EUR, not USD"
 

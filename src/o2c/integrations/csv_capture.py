@@ -133,7 +133,8 @@ def prepare_batch(session: Session, actor: Actor, company_id: int, orders: Seque
     ref = ref or Reference(company_id, max_age=0)
     ref.start(session)
     company = ref.company
-    accounts = ref.accounts(session, orders)
+    accounts = ref.accounts(session, {o.customer_code for o in orders if o.customer_code is not None},
+                            {o.customer_id for o in orders if o.customer_id is not None})
     products = ref.products(session, {li.sku for o in orders for li in o.lines})
 
     outcomes: list[Captured | Refused | None] = [None] * len(orders)
@@ -230,6 +231,12 @@ def write_batch(session: Session, prepared: Prepared) -> None:
         _write(session, prepared.works, prepared.stock_added)
 
 
+def unknown(session: Session, ref: Reference, codes: set[str], skus: set[str]) -> tuple[set[str], set[str]]:
+    """Which of these customer codes and SKUs this company does not have (after ref.start)."""
+    accounts, products = ref.accounts(session, codes), ref.products(session, skus)
+    return {c for c in codes if accounts.get(("code", c)) is None}, {s for s in skus if products.get(s) is None}
+
+
 def _in(session: Session, column, values):
     """`column IN values`. On PostgreSQL `column IN (SELECT unnest(CAST(:text AS type[])))`: one text
     parameter however many values, so the statement is compiled once and its thousands of values cost
@@ -287,10 +294,11 @@ class Reference:
             self._taxes: dict[str, list[TaxRateRow]] = {}
         self.company = company
 
-    def accounts(self, session: Session, orders: Sequence[OrderIn]) -> dict[tuple, _Account | None]:
+    def accounts(self, session: Session, codes: set[str], ids: set[int] = frozenset()) -> dict[tuple, _Account | None]:
+        """("code", code) and ("id", id) -> the account, or None for a customer this company does not have."""
         known = self._accounts
-        codes = {o.customer_code for o in orders if o.customer_code is not None and ("code", o.customer_code) not in known}
-        ids = {o.customer_id for o in orders if o.customer_id is not None and ("id", o.customer_id) not in known}
+        codes = {c for c in codes if ("code", c) not in known}
+        ids = {i for i in ids if ("id", i) not in known}
         if codes or ids:
             c, a = Customer.__table__, CustomerAccount.__table__
             conds = ([_in(session, c.c.code, codes)] if codes else []) + ([_in(session, c.c.id, ids)] if ids else [])

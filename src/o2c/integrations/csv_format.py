@@ -73,6 +73,9 @@ class CsvOrder:
     field_rows: dict[str, int] = field(default_factory=dict)  # order-level column -> row that gave it
     errors: list[RowError] = field(default_factory=list)
     data: OrderIn | None = None
+    # For an order refused here: the customer code and SKUs to look up too, (row, column, value), so
+    # every bad row is reported at once, not only the first problem found.
+    lookups: list[tuple[int, str, str]] = field(default_factory=list)
 
     def locate(self, path: str) -> tuple[int, str]:
         """The row and column of an API-style field path ('lines[2].sku', 'ship_to.country', 'currency')."""
@@ -245,6 +248,8 @@ def read_orders(stream: BinaryIO, info: FileInfo) -> Iterator[CsvOrder]:
                 group, group_errors = [], []
             if not row_ref:
                 errors.append(RowError(row, "order_ref", "missing", "order_ref is required on every row"))
+            elif "\x00" in row_ref:
+                errors.append(RowError(row, "order_ref", "value_error", "text may not contain NUL (0x00) characters"))
             elif len(row_ref) > MAX_REF:
                 errors.append(RowError(row, "order_ref", "string_too_long",
                                        f"order_ref is longer than {MAX_REF} characters"))
@@ -309,6 +314,11 @@ def _order(ref: str, group: list[tuple[int, dict[str, str]]], errors: list[RowEr
         data = None
     if order.errors:
         order.errors = order.rejected(order.errors)
+        bad = {(e.row, e.field) for e in order.errors}
+        if body["customer_code"] and (order.field_rows["customer_code"], "customer_code") not in bad:
+            order.lookups.append((order.field_rows["customer_code"], "customer_code", body["customer_code"]))
+        order.lookups += [(row, "sku", values["sku"]) for row, values in group[:MAX_LINES]
+                          if "sku" in values and (row, "sku") not in bad]
     else:
         order.data = data
     return order

@@ -27,7 +27,9 @@ from sqlalchemy.orm import Session
 
 from o2c.core.auth import Actor, require, require_company
 from o2c.core.db import get_engine
-from o2c.integrations.csv_capture import Captured, Prepared, Reference, forget, prepare_batch, write_batch
+from o2c.integrations.csv_capture import (
+    Captured, Prepared, Reference, forget, prepare_batch, unknown, write_batch,
+)
 from o2c.integrations.csv_format import (
     COLUMNS, CsvOrder, FileInfo, ImportFileError, RowError, field_error_to_row, read_orders, scan,
 )
@@ -183,11 +185,29 @@ class _Pipeline:
         try:
             prepared = prepare_batch(session, self.actor, self.company_id, [o.data for o in todo], self.ref,
                                      self.own_pos, before_lock)
+            found = self._lookups(session, batch)
         except BaseException:
             session.rollback()
             session.close()
             raise
-        return _Ready(batch, session, prepared, _summarise(batch, dict(zip(map(id, todo), prepared.outcomes))))
+        return _Ready(batch, session, prepared,
+                      _summarise(batch, dict(zip(map(id, todo), prepared.outcomes)), found))
+
+    def _lookups(self, session: Session, batch: list[CsvOrder]) -> dict[int, list[RowError]]:
+        """Orders refused while reading: their unknown customers and SKUs too, row by row."""
+        refused = [o for o in batch if o.data is None and o.lookups]
+        if not refused:
+            return {}
+        codes, skus = unknown(session, self.ref, {v for o in refused for _, c, v in o.lookups if c == "customer_code"},
+                              {v for o in refused for _, c, v in o.lookups if c == "sku"})
+        found = {}
+        for o in refused:
+            errors = [RowError(row, col, "unknown", f"no customer {v!r} in this company") if col == "customer_code"
+                      else RowError(row, col, "unknown", f"no product with SKU {v!r}")
+                      for row, col, v in o.lookups if v in (codes if col == "customer_code" else skus)]
+            if errors:
+                found[id(o)] = errors
+        return found
 
     def _write(self, ready: _Ready) -> None:
         try:
@@ -248,10 +268,6 @@ class _Pipeline:
 
     # -- driving
     def feed(self, batch: list[CsvOrder]) -> None:
-        if not any(o.data is not None for o in batch):  # nothing to write: only rows to report
-            self._settle()
-            self._count(_summarise(batch, {}))
-            return
         if self.writer is None:
             self._alone(batch)
             return
@@ -337,7 +353,8 @@ def _batches(stream: BinaryIO, info: FileInfo, size: int) -> Iterator[list[CsvOr
         reader.join()
 
 
-def _summarise(batch: list[CsvOrder], outcomes: dict[int, object]) -> BatchSummary:
+def _summarise(batch: list[CsvOrder], outcomes: dict[int, object],
+               found: dict[int, list[RowError]] | None = None) -> BatchSummary:
     s = BatchSummary()
     for o in batch:
         s.rows += len(o.rows)
@@ -347,7 +364,12 @@ def _summarise(batch: list[CsvOrder], outcomes: dict[int, object]) -> BatchSumma
             s.imported.append(ImportedOrder(o.ref, outcome.order_id, outcome.number, outcome.status))
             s.held += outcome.status == HELD
             continue
-        errors = o.errors if outcome is None else o.rejected([field_error_to_row(o, e) for e in outcome.errors])
+        if outcome is not None:
+            errors = o.rejected([field_error_to_row(o, e) for e in outcome.errors])
+        elif found and id(o) in found:
+            errors = o.rejected([e for e in o.errors if e.code != "order_rejected"] + found[id(o)])
+        else:
+            errors = o.errors
         s.rejected_orders += 1
         s.rejected_rows += len(o.rows)
         s.errors.extend(errors)
