@@ -178,7 +178,8 @@ def run(url: str, args) -> dict:
     assert n_lines == n_rows and result.rows_rejected == 0
     assert reserved == res_sum, (reserved, res_sum)
     return {
-        "seconds": seconds, "scan": scanned, "orders": result.orders_imported, "lines": n_lines, "held": result.orders_held,
+        "seconds": seconds, "scan": scanned, "orders": result.orders_imported, "lines": n_lines,
+        "held": result.orders_held,
         "by_status": by_status, "events": events, "rate_first": rate_first, "rate_last": rate_last,
         "size": size, "py_cpu": py_cpu, "pg_cpu": pg_cpu, "load": load,
     }

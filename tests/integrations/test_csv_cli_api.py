@@ -53,6 +53,27 @@ def test_the_command_exits_2_when_the_file_cannot_be_read_and_imports_nothing(wo
     assert count("orders") == 0
 
 
+def test_the_command_interrupted_says_how_far_it_got(world, monkeypatch):
+    from o2c.integrations import csv_orders
+
+    real, calls = csv_orders.write_batch, []
+
+    def ctrl_c_on_second_batch(session, prepared):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(session, prepared)
+
+    monkeypatch.setattr(csv_orders, "write_batch", ctrl_c_on_second_batch)
+    monkeypatch.setattr(csv_orders, "BATCH_SIZE", 2)
+    r = cli(FIXTURES / "bad_row_in_middle.csv", "--user", "desk")
+    assert r.exit_code == 130
+    # The first batch (orders, rows 2 to 5) is in; A-2 has a bad row.
+    assert ("Interrupted: rows 2 to 5 are done (1 order imported, 3 rows rejected); import the rows after that "
+            "again.") in r.output
+    assert count("orders") == 1
+
+
 # ---------------------------------------------------------------- the API
 
 def test_the_api_imports_a_csv_body_and_answers_with_counts_errors_and_ids(api):
@@ -84,7 +105,8 @@ def test_the_api_refuses_what_it_cannot_read_and_changes_nothing(api):
     problem = r.json()
     assert problem["type"] == "/problems/import-file"
     assert problem["errors"] == [{"row": 4, "field": "file", "code": "encoding", "message": problem["detail"]}]
-    r = api.post("/imports/orders", content=b"order_ref,sku,quantity\n1,WIDGET,1\n", headers={"Content-Type": "text/csv"})
+    r = api.post("/imports/orders", content=b"order_ref,sku,quantity\n1,WIDGET,1\n",
+                 headers={"Content-Type": "text/csv"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "customer_code"
     r = api.post("/imports/orders", json={"orders": []})
     assert r.status_code == 415

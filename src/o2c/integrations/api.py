@@ -226,7 +226,8 @@ def _claim(user_id: int, key: str, req_hash: str) -> tuple[int, dict, bool] | No
         return transaction(once)
     except IntegrityError:  # a concurrent request with this key took it first
         with read_session() as session:
-            row = session.scalar(select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key))
+            row = session.scalar(
+                select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key))
             if row is None:
                 raise
             return _replay(row, req_hash)

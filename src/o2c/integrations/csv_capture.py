@@ -50,6 +50,7 @@ from o2c.orders.schemas import OrderIn
 ZERO = Decimal(0)
 # As orders.service.MAX_AMOUNT: the largest amount one line may come to.
 MAX_AMOUNT = Decimal(10) ** 13
+STAFF_ONLY = "only the company's staff may set this"
 SHIP_TO = ("name", "line1", "line2", "city", "region", "postal_code", "country")
 
 
@@ -143,12 +144,11 @@ def prepare_batch(session: Session, actor: Actor, company_id: int, orders: Seque
     for i, data in enumerate(orders):
         errors: list[FieldError] = []
         if not may_override:  # prices and discounts other than the customer's are for the company's staff
-            errors += [FieldError(f"lines[{n}].{k}", "price_override_not_allowed", "only the company's staff may set this")
+            errors += [FieldError(f"lines[{n}].{k}", "price_override_not_allowed", STAFF_ONLY)
                        for n, li in enumerate(data.lines) for k in ("unit_price", "discount_pct")
                        if getattr(li, k) is not None]
             if data.order_discount:
-                errors.append(FieldError("order_discount", "price_override_not_allowed",
-                                         "only the company's staff may set this"))
+                errors.append(FieldError("order_discount", "price_override_not_allowed", STAFF_ONLY))
         by_code = data.customer_id is None
         acc = accounts.get(("code", data.customer_code) if by_code else ("id", data.customer_id))
         field_ = "customer_code" if by_code else "customer_id"
@@ -379,7 +379,8 @@ class Reference:
         if missing:
             t = TaxRate.__table__
             self._taxes.update((c, []) for c in missing)
-            for r in session.execute(select(t).where(t.c.company_id == self.company_id, t.c.country.in_(sorted(missing)))):
+            rows = session.execute(select(t).where(t.c.company_id == self.company_id, t.c.country.in_(sorted(missing))))
+            for r in rows:
                 self._taxes[r.country].append(TaxRateRow(r.country, r.region, r.tax_class, r.rate_pct, r.valid_from))
         return self._taxes
 

@@ -126,11 +126,13 @@ def import_orders(
     info = info or scan(stream)
     result = ImportResult(info.rows, info.orders, keep_errors=keep_errors, keep_orders=keep_orders)
     pipeline = _Pipeline(actor, company_id, result, progress, on_batch, started)
+    batches = _batches(stream, info, batch_size or BATCH_SIZE)
     try:
-        for batch in _batches(stream, info, batch_size or BATCH_SIZE):
+        for batch in batches:
             pipeline.feed(batch)
         pipeline.drain()
     finally:
+        batches.close()  # stops the reading thread
         pipeline.close()
     result.seconds = time.perf_counter() - started
     return result
@@ -161,9 +163,9 @@ class _Pipeline:
     (COPY, update stock, commit). On PostgreSQL the write runs on a thread of its own, so the next
     batch is decided while the database checks and stores the previous one; before it locks its stock
     rows it waits for that commit, so reservations always see what the batch before took. At most one
-    batch is being written while one is prepared. A batch that fails with a deadlock or serialization failure
-    is run again, alone, as `transaction` would; any other failure stops the import, and the batches
-    committed before it stay imported."""
+    batch is being written while one is prepared. A batch that fails with a deadlock or serialization
+    failure is run again, alone, as `transaction` would; any other failure stops the import, and the
+    batches committed before it stay imported."""
 
     ATTEMPTS = 8
 
@@ -413,7 +415,8 @@ def _who(username: str, company_code: str | None) -> tuple[Actor, int, str]:
             require(actor, "orders.write")
         except Forbidden as exc:
             raise _Setup(exc.detail) from None
-        companies = dict(s.execute(select(Company.code, Company.id).where(Company.id.in_(sorted(actor.company_ids)))).all())
+        companies = dict(s.execute(
+            select(Company.code, Company.id).where(Company.id.in_(sorted(actor.company_ids)))).all())
         if company_code is None:
             if len(companies) != 1:
                 names = ", ".join(sorted(companies)) or "none"
@@ -431,7 +434,9 @@ def import_cli(file: str, company_code: str | None, username: str, *, batch_size
     """`o2c import orders`: exit code 0 when every row was imported, 1 when some rows were rejected,
     2 when the file could not be read at all (nothing was imported)."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+    )
     from rich.table import Table
 
     out = Console(highlight=False, soft_wrap=True)
@@ -460,11 +465,24 @@ def import_cli(file: str, company_code: str | None, username: str, *, batch_size
         with bar, without_cycle_collector():
             task = bar.add_task(f"Importing {path.name}", total=info.rows, orders=0)
 
+            last: list[ImportResult] = []
+
             def show(r: ImportResult) -> None:
                 bar.update(task, completed=r.rows_done, orders=r.orders_imported)
+                last[:] = [r]
 
-            result = import_orders(stream, actor, company_id, info=info, batch_size=batch_size, progress=show,
-                                   keep_errors=shown, keep_orders=0)
+            try:
+                result = import_orders(stream, actor, company_id, info=info, batch_size=batch_size, progress=show,
+                                       keep_errors=shown, keep_orders=0)
+            except BaseException as exc:
+                done = (f"rows 2 to {last[0].last_row} are done ({_n(last[0].orders_imported, 'order')} imported, "
+                        f"{_n(last[0].rows_rejected, 'row')} rejected)" if last else "no order was imported")
+                if isinstance(exc, KeyboardInterrupt):
+                    bar.stop()
+                    err.print(f"[bold red]Interrupted:[/] {done}; import the rows after that again.")
+                    return 130
+                err.print(f"[bold red]The import stopped:[/] {exc}; {done}.")
+                raise
 
     rate = result.orders_imported / result.seconds if result.seconds else 0.0
     held = f" ({result.orders_held:,} held for review)" if result.orders_held else ""
