@@ -134,6 +134,25 @@ def test_a_batch_that_meets_a_deadlock_is_run_again_with_the_same_outcome(world,
     assert stock("GADGET", "CHI") == ("5", "5")
 
 
+def test_a_price_changed_during_an_import_applies_to_the_batches_after_it(world):
+    from o2c.catalog import service as catalog
+    from o2c.catalog.schemas import PriceListIn
+    from o2c.core.auth import SYSTEM
+    from o2c.core.db import transaction
+
+    def after_first_batch(result):
+        if result.orders_imported == 1:  # BIGBUY gets a contract price for widgets
+            transaction(lambda s: catalog.create_price_list(s, SYSTEM, world["ids"]["company"], PriceListIn(
+                name="BIGBUY widgets", currency="USD", customer_id=world["ids"]["BIGBUY"],
+                items=[{"sku": "WIDGET", "min_qty": 1, "unit_price": "7.00"}])))
+
+    run(world, "order_ref,customer_code,sku,quantity\n" + "".join(f"P-{n},BIGBUY,WIDGET,1\n" for n in range(4)),
+        batch_size=1, progress=after_first_batch)
+    prices = [str(li["unit_price"]) for li in rows("order_lines")]
+    # (on PostgreSQL the second batch is priced while the first is written, so it may keep the old price)
+    assert prices[0] == "10.0000" and prices[2:] == ["7.0000", "7.0000"]
+
+
 def test_stock_is_never_oversold_across_the_orders_of_one_file(world):
     # 5 gadgets in Chicago; BIGBUY ships partial, TIDY ships complete.
     result = run(world, "order_ref,customer_code,sku,quantity\n"

@@ -21,7 +21,6 @@ compares every row with the same orders captured through the API.
 from __future__ import annotations
 
 import json
-import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -131,7 +130,7 @@ def prepare_batch(session: Session, actor: Actor, company_id: int, orders: Seque
     `before_lock` runs just before the stock rows are locked (the pipeline waits there for the batch
     before to commit, so the lock does not queue behind it)."""
     require(actor, "orders.write")
-    ref = ref or Reference(company_id, max_age=0)
+    ref = ref or Reference(company_id)
     ref.start(session)
     company = ref.company
     accounts = ref.accounts(session, {o.customer_code for o in orders if o.customer_code is not None},
@@ -264,26 +263,25 @@ def _number(order_id: int) -> str:
 class Reference:
     """The master data orders are decided with — customers' accounts and default addresses, products,
     price breaks, tax rates — read in one query per kind for what a batch needs and not known yet, and
-    kept for the next batches of the same import for at most `max_age` seconds (and never past the
-    business day it was read on). Stock and PO numbers are never kept: every batch reads them, and
-    locks the stock rows, in its own transaction."""
+    kept for the next batches of the same import while the company's `masterdata_version` stays the
+    same (every change to that data bumps it, see o2c.core.masterdata) and the business day has not
+    changed: an order is never priced from data older than its batch's transaction sees. Stock and PO
+    numbers are never kept: every batch reads them, and locks the stock rows, in its own transaction."""
 
-    def __init__(self, company_id: int, max_age: float = 30.0):
+    def __init__(self, company_id: int):
         self.company_id = company_id
-        self.max_age = max_age
         self.company: Company | None = None
         self.today: date | None = None
-        self._read_at = -1e18
+        self._version: int | None = None
 
     def start(self, session: Session) -> None:
-        """At the start of each batch: the company, and a fresh start once the data is too old."""
+        """At the start of each batch: the company, and a fresh start when its master data changed."""
         company = session.get(Company, self.company_id)
         if company is None:
             raise NotFound(f"company {self.company_id} not found")
         today = clock.today_in(company.timezone)
-        now = time.monotonic()
-        if now - self._read_at >= self.max_age or today != self.today:
-            self._read_at, self.today = now, today
+        if company.masterdata_version != self._version or today != self.today:
+            self._version, self.today = company.masterdata_version, today
             self._accounts: dict[tuple, _Account | None] = {}
             self._products: dict[str, _Product | None] = {}
             self._addresses: dict[int, dict] = {}

@@ -39,9 +39,6 @@ from o2c.orders.rules import HELD
 # hold the stock rows of their products locked longer (about half a second at 1,000 on 2 cores), and
 # orders entered meanwhile for those products wait that long.
 BATCH_SIZE = 1000
-# Master data (customers, products, prices, tax rates) read by one batch serves the next ones for this
-# long; a change made while a long import runs applies to the orders imported after that.
-REFERENCE_MAX_AGE = 30.0
 __all__ = ["COLUMNS", "ImportFileError", "ImportResult", "import_cli", "import_orders", "scan"]
 
 
@@ -176,7 +173,7 @@ class _Pipeline:
                  on_batch: BatchHook | None, started: float):
         self.actor, self.company_id, self.result = actor, company_id, result
         self.progress, self.on_batch, self.started = progress, on_batch, started
-        self.ref = Reference(company_id, max_age=REFERENCE_MAX_AGE)
+        self.ref = Reference(company_id)
         self.own_pos: dict[tuple[int, str], int] = {}
         self.engine = get_engine()
         threaded = self.engine.dialect.name == "postgresql"
