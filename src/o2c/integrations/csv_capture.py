@@ -4,15 +4,16 @@ Capturing one order at a time through the service costs about eight queries per 
 needs fewer round trips, so this module captures a batch of orders (`OrderIn`, the API's input) at
 once: it loads the reference data of the whole batch in one query per kind (customers and their
 accounts, products, price breaks, tax rates, live orders with the same PO numbers), decides every
-order with the same pure rules the service uses (catalog.rules for prices and tax, orders.rules for
-holds, inventory.rules for reservations), locks the stock rows of the batch's products once, in
+order with the same pure rules the service uses (orders.rules.price_order for prices and tax,
+orders.rules.hold_reasons for holds, inventory.rules.plan_reservation for reservations), locks the stock rows of the batch's products once, in
 (product, warehouse) order, reserves order after order against the running availability, and writes
 with multi-row statements (COPY on PostgreSQL): orders, lines, holds, reservations, timeline (audit)
 records and outbox events, then one UPDATE for all touched stock rows.
 
 An order is refused, with API-style field errors, for exactly what `capture` refuses (unknown customer
 or SKU, a currency that is not the customer's, an inactive customer account, another customer for a
-portal user); anything else is captured, held with its reasons or validated and confirmed, and
+portal user, a price or discount from a user without `orders.price_override`, a line amount past
+MAX_AMOUNT); anything else is captured, held with its reasons or validated and confirmed, and
 leaves the same rows as `capture` would, in the same order.
 
 Kept in step with orders/service.py by tests/integrations/test_csv_import.py, which imports a file and

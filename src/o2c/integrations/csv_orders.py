@@ -39,6 +39,8 @@ from o2c.orders.rules import HELD
 # hold the stock rows of their products locked longer (about half a second at 1,000 on 2 cores), and
 # orders entered meanwhile for those products wait that long.
 BATCH_SIZE = 1000
+# ... and at most this many rows (order lines) per transaction, for files of large B2B orders.
+MAX_BATCH_LINES = 20_000
 __all__ = ["COLUMNS", "ImportFileError", "ImportResult", "import_cli", "import_orders", "scan"]
 
 
@@ -311,8 +313,9 @@ _END = object()
 
 
 def _batches(stream: BinaryIO, info: FileInfo, size: int) -> Iterator[list[CsvOrder]]:
-    """The file's orders in batches, read and checked by a thread of its own while the batch before
-    is being written (the database work releases the interpreter), at most two batches ahead."""
+    """The file's orders in batches of `size` orders (fewer when they have many lines: at most
+    MAX_BATCH_LINES rows), read and checked by a thread of its own while the batch before is being
+    written (the database work releases the interpreter), at most two batches ahead."""
     q: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
 
@@ -328,12 +331,14 @@ def _batches(stream: BinaryIO, info: FileInfo, size: int) -> Iterator[list[CsvOr
     def read() -> None:
         try:
             batch: list[CsvOrder] = []
+            rows = 0
             for order in read_orders(stream, info):
                 batch.append(order)
-                if len(batch) >= size:
+                rows += len(order.rows)
+                if len(batch) >= size or rows >= MAX_BATCH_LINES:
                     if not put(batch):
                         return
-                    batch = []
+                    batch, rows = [], 0
             if batch and not put(batch):
                 return
             put(_END)
