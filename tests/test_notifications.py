@@ -21,13 +21,11 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import func, select
 
 from o2c.core import clock
-from o2c.core.db import read_session
 from o2c.core.events import dispatch_pending
-from o2c.core.models import OutboxDelivery, OutboxEvent
 from o2c.core.settings import get_settings
+from tests.outbox import deliveries, event_row, pending
 
 SEND = "o2c.process.send_order_confirmation"
 
@@ -106,26 +104,6 @@ def _running_clock():
     clock.freeze(None)
 
 
-def _event(topic: str, entity_id: int | None = None):
-    """The one event of this topic (for this entity), as a row of its columns."""
-    t = OutboxEvent.__table__
-    stmt = select(t).where(t.c.topic == topic)
-    if entity_id is not None:
-        stmt = stmt.where(t.c.entity_id == entity_id)
-    with read_session() as s:
-        return s.execute(stmt).one()
-
-
-def _deliveries(event_id: int) -> list[str]:
-    with read_session() as s:
-        return sorted(s.scalars(select(OutboxDelivery.subscriber).where(OutboxDelivery.event_id == event_id)))
-
-
-def _pending() -> int:
-    with read_session() as s:
-        return s.scalar(select(func.count(OutboxEvent.id)).where(OutboxEvent.processed_at.is_(None)))
-
-
 # ------------------------------------------------------------------ the confirmation email
 
 
@@ -152,7 +130,7 @@ def test_confirmation_email_tells_the_customer_what_was_confirmed(api, smtp):
     assert msg["To"] == "buyer@bigbuy.example"
     assert msg["From"] == get_settings().smtp_sender
     assert msg["Subject"] == f"Order confirmation {number} (your PO PO-7781)"
-    event = _event("order.confirmed", order["id"])
+    event = event_row("order.confirmed", order["id"])
     assert msg["Message-ID"] == f"<order-{order['id']}-event-{event.id}@o2c>"
 
     body = msg.get_content()
@@ -176,8 +154,8 @@ def test_confirmation_email_tells_the_customer_what_was_confirmed(api, smtp):
     # at least once, but not twice when nothing failed
     assert dispatch_pending() == 0
     assert len(smtp.messages) == 1
-    assert _event("order.confirmed", order["id"]).processed_at is not None
-    assert _deliveries(event.id) == [SEND]
+    assert event_row("order.confirmed", order["id"]).processed_at is not None
+    assert deliveries(event.id) == [SEND]
 
 
 def test_backordered_lines_are_named_in_the_email(api, smtp):
@@ -203,7 +181,7 @@ def test_held_order_sends_no_confirmation(api, smtp):
     assert r.json()["status"] == "held"
     dispatch_pending()
     assert smtp.messages == []
-    assert _pending() == 0  # the held event was delivered (no subscriber sends anything for it)
+    assert pending() == 0  # the held event was delivered (no subscriber sends anything for it)
 
 
 def test_smtp_server_down_keeps_the_event_pending_until_it_is_back(api, smtp_port):
@@ -214,13 +192,13 @@ def test_smtp_server_down_keeps_the_event_pending_until_it_is_back(api, smtp_por
     t0 = clock.now()
     clock.freeze(t0)
     dispatch_pending()
-    event = _event("order.confirmed", order_id)
+    event = event_row("order.confirmed", order_id)
     assert event.processed_at is None
     assert event.attempts == 1
     assert SEND in event.last_error
     assert "refused" in event.last_error.lower()
     assert event.available_at == t0 + timedelta(seconds=2)
-    assert _deliveries(event.id) == []
+    assert deliveries(event.id) == []
 
     server = SmtpServer(smtp_port)
     server.start()
@@ -231,10 +209,10 @@ def test_smtp_server_down_keeps_the_event_pending_until_it_is_back(api, smtp_por
         assert dispatch_pending() == 1
         assert len(server.messages) == 1
         assert server.messages[0][0] == ["buyer@tidy.example"]
-        event = _event("order.confirmed", order_id)
+        event = event_row("order.confirmed", order_id)
         assert event.processed_at is not None
         assert event.attempts == 1
-        assert _deliveries(event.id) == [SEND]
+        assert deliveries(event.id) == [SEND]
     finally:
         server.stop()
 
@@ -249,7 +227,7 @@ def test_no_stale_confirmation_for_an_order_cancelled_before_the_mail_went_out(a
     t0 = clock.now()
     clock.freeze(t0)
     dispatch_pending()  # fails: nothing listens
-    assert _event("order.confirmed", order_id).attempts == 1
+    assert event_row("order.confirmed", order_id).attempts == 1
     assert api.post(f"/orders/{order_id}/cancel", json={"reason": "customer called to cancel"}).status_code == 200
 
     server = SmtpServer(smtp_port)
@@ -258,9 +236,9 @@ def test_no_stale_confirmation_for_an_order_cancelled_before_the_mail_went_out(a
         clock.freeze(t0 + timedelta(minutes=5))
         dispatch_pending()
         assert server.messages == []
-        event = _event("order.confirmed", order_id)
+        event = event_row("order.confirmed", order_id)
         assert event.processed_at is not None  # decided, not retried forever
-        assert _deliveries(event.id) == [SEND]
+        assert deliveries(event.id) == [SEND]
     finally:
         server.stop()
 
@@ -290,8 +268,8 @@ def test_crash_after_sending_resends_the_same_message(api, smtp, monkeypatch):
     with pytest.raises(SystemExit):
         dispatch_pending()
     assert len(smtp.messages) == 1
-    event = _event("order.confirmed", r.json()["id"])
-    assert event.processed_at is None and _deliveries(event.id) == []
+    event = event_row("order.confirmed", r.json()["id"])
+    assert event.processed_at is None and deliveries(event.id) == []
 
     clock.freeze(t0 + LEASE - timedelta(seconds=1))
     dispatch_pending()
@@ -300,8 +278,8 @@ def test_crash_after_sending_resends_the_same_message(api, smtp, monkeypatch):
     dispatch_pending()
     assert len(smtp.messages) == 2
     assert smtp.messages[0][1]["Message-ID"] == smtp.messages[1][1]["Message-ID"]
-    assert _deliveries(event.id) == [SEND]
-    assert _event("order.confirmed", r.json()["id"]).processed_at is not None
+    assert deliveries(event.id) == [SEND]
+    assert event_row("order.confirmed", r.json()["id"]).processed_at is not None
     dispatch_pending()
     assert len(smtp.messages) == 2
 
@@ -364,5 +342,5 @@ def test_worker_process_delivers_a_confirmation(api, smtp, db):
     assert rcpt == ["buyer@exempt.example"]
     assert msg["Subject"] == f"Order confirmation {number}"
     assert "Tax:       $0.00" in msg.get_content()  # a tax-exempt customer
-    assert _pending() == 0
+    assert pending() == 0
     assert len(smtp.messages) == 1

@@ -16,29 +16,13 @@ from o2c.core.auth import SYSTEM
 from o2c.core.db import read_session, transaction
 from o2c.core.events import _backoff, dispatch_pending, emit, external, subscriber_name
 from o2c.core.models import AuditRecord, OutboxDelivery, OutboxEvent
+from tests.outbox import deliveries, event_row, pending
 
 
 @pytest.fixture(autouse=True)
 def _running_clock():
     yield
     clock.freeze(None)
-
-
-def _event(topic: str):
-    t = OutboxEvent.__table__
-    with read_session() as s:
-        return s.execute(select(t).where(t.c.topic == topic)).one()
-
-
-def _deliveries(event_id: int) -> list[str]:
-    with read_session() as s:
-        return sorted(s.scalars(select(OutboxDelivery.subscriber).where(OutboxDelivery.event_id == event_id)))
-
-
-def _pending() -> int:
-    with read_session() as s:
-        return s.scalar(select(func.count(OutboxEvent.id)).where(OutboxEvent.processed_at.is_(None)))
-
 
 
 def _emit(topic: str, n: int = 1) -> list[int]:
@@ -76,31 +60,31 @@ def test_a_failing_subscriber_is_retried_with_backoff_and_the_others_run_once(db
     clock.freeze(t0)
 
     assert dispatch_pending(subscribers=subs) == 1
-    e = _event("thing.happened")
+    e = event_row("thing.happened")
     assert (e.attempts, e.processed_at) == (1, None)
     assert "flaky" in e.last_error and "downstream unavailable (try 1)" in e.last_error
     assert e.available_at == t0 + timedelta(seconds=2)
     assert _audit_count("handled") == 1
-    assert _deliveries(event_id) == [subscriber_name(_db_effect)]
+    assert deliveries(event_id) == [subscriber_name(_db_effect)]
 
     assert dispatch_pending(subscribers=subs) == 0  # waits out the backoff
     assert calls["flaky"] == 1
 
     clock.freeze(t0 + timedelta(seconds=2))
     assert dispatch_pending(subscribers=subs) == 1
-    e = _event("thing.happened")
+    e = event_row("thing.happened")
     assert (e.attempts, e.processed_at) == (2, None)
     assert "try 2" in e.last_error
     assert e.available_at == t0 + timedelta(seconds=2 + 4)  # backoff doubles
 
     clock.freeze(t0 + timedelta(seconds=6))
     assert dispatch_pending(subscribers=subs) == 1
-    e = _event("thing.happened")
+    e = event_row("thing.happened")
     assert e.processed_at == t0 + timedelta(seconds=6)
     assert e.attempts == 2
     assert calls["flaky"] == 3
     assert _audit_count("handled") == 1  # the database subscriber ran exactly once
-    assert len(_deliveries(event_id)) == 2
+    assert len(deliveries(event_id)) == 2
     assert dispatch_pending(subscribers=subs) == 0
 
 
@@ -128,8 +112,8 @@ def test_crash_before_commit_redelivers_but_the_database_effect_happens_once(db,
         dispatch_pending(subscribers=subs)
     assert sent == [event_id]
     assert _audit_count("handled") == 0  # rolled back with the delivery rows
-    assert _deliveries(event_id) == []
-    assert _pending() == 1
+    assert deliveries(event_id) == []
+    assert pending() == 1
 
     assert dispatch_pending(subscribers=subs) == 1
     assert sent == [event_id, event_id]  # at least once: the outside effect repeats
@@ -145,7 +129,7 @@ def test_dispatching_twice_delivers_once(db):
     assert dispatch_pending(subscribers=subs) == 5
     assert dispatch_pending(subscribers=subs) == 0
     assert seen == ids
-    assert _pending() == 0
+    assert pending() == 0
 
 
 def test_racing_dispatchers_deliver_each_event_once_per_subscriber(pg):
@@ -186,7 +170,7 @@ def test_racing_dispatchers_deliver_each_event_once_per_subscriber(pg):
     assert errors == []
     assert sum(handled) == 120
     assert sum(1 for h in handled if h) >= 2  # the work was really shared
-    assert _pending() == 0
+    assert pending() == 0
     assert set(seen.values()) == {1}
     assert set(seen) == {(e, "outside") for e in xs + ys} | {(e, "other") for e in ys}
     assert _audit_count("handled") == 60
@@ -203,16 +187,16 @@ def test_an_event_exists_exactly_when_its_change_commits(db):
 
     with pytest.raises(ValueError):
         transaction(change_then_fail)
-    assert _pending() == 0 and _audit_count("changed") == 0
+    assert pending() == 0 and _audit_count("changed") == 0
 
     transaction(lambda s: (audit.record(s, SYSTEM, "test", 1, "changed"),
                            emit(s, "thing.changed", {"n": 1}, company_id=None, entity_id=1)))
-    assert _pending() == 1 and _audit_count("changed") == 1
-    assert _event("thing.changed").payload == {"n": 1}
+    assert pending() == 1 and _audit_count("changed") == 1
+    assert event_row("thing.changed").payload == {"n": 1}
 
 
 def test_an_event_nobody_subscribes_to_is_closed_and_backoff_is_capped(db):
     _emit("nobody.listens")
     assert dispatch_pending(subscribers={}) == 1
-    assert _event("nobody.listens").processed_at is not None
+    assert event_row("nobody.listens").processed_at is not None
     assert [_backoff(n).total_seconds() for n in (1, 2, 3, 11, 12, 40)] == [2, 4, 8, 2048, 3600, 3600]

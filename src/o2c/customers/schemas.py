@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import EmailStr, Field
 
 from o2c.core.schemas import (
-    Code, CountryCode, CurrencyCode, DecimalStr, OutModel, PctStr, Percent, StrictModel,
+    Code, CountryCode, CurrencyCode, OutModel, PctStr, Percent, StrictModel,
 )
 
 

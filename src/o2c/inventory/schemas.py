@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import Field
 
 from o2c.catalog.schemas import Sku
-from o2c.core.schemas import Code, DecimalStr, OutModel, QtyStr, StrictModel
+from o2c.core.schemas import Code, OutModel, QtyStr, StrictModel
 from o2c.customers.schemas import AddressIn, AddressOut
 
 
