@@ -70,6 +70,18 @@ class IdempotencyMismatch(O2CError):
     title = "Idempotency-Key reused with a different request"
 
 
+class UnsupportedMediaType(O2CError):
+    status = 415
+    type = "/problems/unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class TooLarge(O2CError):
+    status = 413
+    type = "/problems/too-large"
+    title = "Request body too large"
+
+
 class Unauthorized(O2CError):
     status = 401
     type = "/problems/unauthorized"

@@ -26,7 +26,7 @@ from starlette.datastructures import UploadFile
 from o2c.core import clock
 from o2c.core.auth import Actor, require
 from o2c.core.db import read_session, transaction
-from o2c.core.errors import Conflict, IdempotencyMismatch, O2CError, ValidationFailed
+from o2c.core.errors import Conflict, IdempotencyMismatch, TooLarge, UnsupportedMediaType, ValidationFailed
 from o2c.core.models import IdempotencyKey
 from o2c.core.schemas import OutModel
 from o2c.integrations.csv_format import ImportFileError, scan
@@ -40,18 +40,6 @@ CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain", "application
 MAX_BYTES = 256 * 1024 * 1024
 LISTED = 1000  # errors and orders listed in the answer; the counts are always complete
 _CHUNK = 1 << 20
-
-
-class UnsupportedMediaType(O2CError):
-    status = 415
-    type = "/problems/unsupported-media-type"
-    title = "Unsupported media type"
-
-
-class TooLarge(O2CError):
-    status = 413
-    type = "/problems/too-large"
-    title = "Request body too large"
 
 
 class ImportRefused(ValidationFailed):
