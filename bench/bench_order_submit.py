@@ -81,9 +81,9 @@ def main() -> int:
                     help="bare app endpoint: sync def + pool in the thread pool (as o2c runs), or async def + "
                          "async pool (measured no faster here)")
     ap.add_argument("--launch", choices=["both", "nodelay", "shipped"], default="both",
-                    help="nodelay: both servers via bench/serve_nodelay.py (uvicorn, TCP_NODELAY on each "
-                         "connection); shipped: `o2c serve` and the uvicorn CLI as they are (see README: with "
-                         "--workers > 1 they run with Nagle on, ~40 ms per keep-alive response)")
+                    help="nodelay: both servers via bench/serve_nodelay.py (uvicorn's h11/asyncio stack with "
+                         "TCP_NODELAY on each connection); shipped: `o2c serve` (httptools, uvloop, TCP_NODELAY) "
+                         "and the uvicorn CLI (which picks httptools and uvloop up too)")
     ap.add_argument("--keep-db", action="store_true", help="do not drop the database at the end")
     args = ap.parse_args()
 
