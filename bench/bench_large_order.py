@@ -56,6 +56,9 @@ def main() -> int:
     from o2c.core.models import User
     from o2c.orders import service
     from o2c.orders.schemas import LinePatch, OrderIn, OrderOut
+    from o2c.core.runtime import tune_gc
+
+    tune_gc()  # the service measured as the server process runs it (o2c.web.app.create_app does the same)
 
     res: dict[str, list[float]] = {"svc_capture": [], "svc_edit": [], "http_capture": [], "http_edit": []}
     statuses: list[str] = []

@@ -162,7 +162,9 @@ def user_key(username: str = typer.Argument(...), database_url: str | None = DbO
 def main() -> None:
     """Entry point: errors the product raises on purpose are printed as clear lines, not a trace."""
     from o2c.core.errors import O2CError
+    from o2c.core.runtime import tune_gc
 
+    tune_gc()
     try:
         app()
     except O2CError as exc:

@@ -7,6 +7,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 
 from o2c.catalog.api import router as catalog_router
+from o2c.core.runtime import tune_gc
 from o2c.web.company_api import router as company_router
 from o2c.customers.api import router as customers_router
 from o2c.integrations.api import router as imports_router
@@ -35,6 +36,7 @@ async def _lifespan(app: FastAPI):
 
 
 def create_app() -> FastAPI:
+    tune_gc()
     app = FastAPI(
         lifespan=_lifespan,
         title="o2c",
