@@ -40,7 +40,7 @@ def race(pg, monkeypatch):
     dispose_engines()
     world = make()
     retried: list[str] = []
-    original = o2c_db._is_retryable
+    original = o2c_db.is_retryable
 
     def counting(exc):
         ok = original(exc)
@@ -48,7 +48,7 @@ def race(pg, monkeypatch):
             retried.append(getattr(getattr(exc, "orig", None), "sqlstate", None) or str(exc)[:40])
         return ok
 
-    monkeypatch.setattr(o2c_db, "_is_retryable", counting)
+    monkeypatch.setattr(o2c_db, "is_retryable", counting)
     with read_session() as s:
         desk = actor_for_user(s, s.get(User, world["ids"]["desk"]))
     yield world, desk, retried, pg

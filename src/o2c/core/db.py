@@ -188,7 +188,8 @@ def _factory(engine: Engine) -> sessionmaker:
 RETRYABLE = {"40001", "40P01"}
 
 
-def _is_retryable(exc: BaseException) -> bool:
+def is_retryable(exc: BaseException) -> bool:
+    """A serialization failure or deadlock (PostgreSQL), or a busy database (SQLite): run it again."""
     if isinstance(exc, DBAPIError):
         code = getattr(exc.orig, "sqlstate", None)
         if code in RETRYABLE:
@@ -224,7 +225,7 @@ def transaction(fn: Callable[[Session], T], engine: Engine | None = None, attemp
             return result
         except Exception as exc:
             session.rollback()
-            if attempt < attempts and _is_retryable(exc):
+            if attempt < attempts and is_retryable(exc):
                 time.sleep(random.uniform(0.001, 0.01) * attempt)
                 continue
             raise

@@ -26,7 +26,7 @@ from typing import BinaryIO
 from sqlalchemy.orm import Session
 
 from o2c.core.auth import Actor, require, require_company
-from o2c.core.db import get_engine
+from o2c.core.db import get_engine, is_retryable
 from o2c.integrations.csv_capture import (
     Captured, Prepared, Reference, forget, prepare_batch, unknown, write_batch,
 )
@@ -140,14 +140,8 @@ def import_orders(
     return result
 
 
-def _retryable(exc: BaseException) -> bool:
-    from o2c.core.db import _is_retryable  # the same rule as o2c.core.db.transaction
-
-    return _is_retryable(exc)
-
-
 class _Redo(Exception):
-    pass
+    """The batch before had to be run again: the one decided after it must be decided anew."""
 
 
 @dataclass
@@ -248,7 +242,7 @@ class _Pipeline:
             except BaseException as exc:
                 if ready is not None:
                     forget(self.own_pos, ready.prepared)
-                if attempt == self.ATTEMPTS or not _retryable(exc):
+                if attempt == self.ATTEMPTS or not is_retryable(exc):
                     raise
                 time.sleep(random.uniform(0.001, 0.01) * attempt)
 
@@ -263,7 +257,7 @@ class _Pipeline:
             future.result()
         except BaseException as exc:
             forget(self.own_pos, ready.prepared)
-            if not _retryable(exc):
+            if not is_retryable(exc):
                 raise
             self._alone(ready.batch)
             return True
@@ -287,7 +281,7 @@ class _Pipeline:
             return
         except BaseException as exc:
             self._settle()
-            if not _retryable(exc):
+            if not is_retryable(exc):
                 raise
             self._alone(batch)
             return
@@ -303,7 +297,7 @@ class _Pipeline:
             try:
                 future.result()
                 self.result.add(ready.summary)
-            except BaseException:
+            except BaseException:  # that batch rolled back; the error being reported is the earlier one
                 pass
         if self.writer is not None:
             self.writer.shutdown(wait=True)
@@ -400,7 +394,7 @@ def without_cycle_collector():
 
 
 class _Setup(Exception):
-    pass
+    """The user or company named on the command line cannot import: said in one line, exit code 2."""
 
 
 def _who(username: str, company_code: str | None) -> tuple[Actor, int, str]:
