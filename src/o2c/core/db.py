@@ -7,6 +7,7 @@ serialization failure or a deadlock (SQLSTATE 40001, 40P01) is retried from the 
 """
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -72,11 +73,10 @@ class ExactDecimal(TypeDecorator):
         if value.__class__ is not Decimal:
             value = Decimal(value)
         if dialect.name != "sqlite":
-            try:
-                if value.quantize(self._quantum) == value:  # the common case: at most `scale` decimals
+            # the common case: at most `scale` decimals (a value too large to quantize is checked below)
+            with contextlib.suppress(InvalidOperation):
+                if value.quantize(self._quantum) == value:
                     return value
-            except InvalidOperation:
-                pass
         scaled = value * self._factor
         if scaled != scaled.to_integral_value():
             raise ValueError(f"{value} has more than {self.scale} decimals")

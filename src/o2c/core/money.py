@@ -21,7 +21,7 @@ def plain(d: Decimal) -> str:
 
 
 class UnknownCurrency(ValueError):
-    pass
+    """A code that is not an ISO 4217 currency."""
 
 
 @lru_cache(maxsize=None)

@@ -48,10 +48,9 @@ from o2c.orders.models import Order, OrderHold, OrderLine
 from o2c.orders.schemas import OrderIn
 
 ZERO = Decimal(0)
-# As orders.service.MAX_AMOUNT: the largest amount one line may come to.
-MAX_AMOUNT = Decimal(10) ** 13
+MAX_AMOUNT = rules.MAX_AMOUNT
 STAFF_ONLY = "only the company's staff may set this"
-SHIP_TO = ("name", "line1", "line2", "city", "region", "postal_code", "country")
+SHIP_TO = rules.SHIP_TO
 
 
 @dataclass(frozen=True)

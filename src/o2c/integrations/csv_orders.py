@@ -11,6 +11,8 @@ docs/csv-import.md.
 """
 from __future__ import annotations
 
+import contextlib
+
 import gc
 import queue
 import random
@@ -294,11 +296,10 @@ class _Pipeline:
         if self.inflight is not None:  # stopping on an error: let the write in progress end
             ready, future = self.inflight
             self.inflight = None
-            try:
+            # if that batch failed it rolled back; the error being reported is the earlier one
+            with contextlib.suppress(BaseException):
                 future.result()
                 self.result.add(ready.summary)
-            except BaseException:  # that batch rolled back; the error being reported is the earlier one
-                pass
         if self.writer is not None:
             self.writer.shutdown(wait=True)
 

@@ -42,6 +42,11 @@ LIVE = frozenset({HELD, VALIDATED, CONFIRMED, BACKORDERED})
 
 HOLD_VALIDATION, HOLD_DUPLICATE, HOLD_PRICING = "validation", "duplicate", "pricing"
 
+# The address fields an order ships to (columns ship_to_<field> on the order).
+SHIP_TO = ("name", "line1", "line2", "city", "region", "postal_code", "country")
+# The largest amount one line may come to (the embedded database keeps amounts to 10^-4 in 63 bits).
+MAX_AMOUNT = Decimal(10) ** 13
+
 
 def check_transition(current: str, target: str) -> None:
     if target not in TRANSITIONS.get(current, frozenset()):

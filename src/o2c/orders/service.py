@@ -31,7 +31,7 @@ from o2c.orders.models import Order, OrderHold, OrderLine
 from o2c.orders.schemas import LinePatch, OrderIn, OrderLineIn, OrderLineOut, OrderPatch
 
 ZERO = Decimal(0)
-SHIP_TO = ("name", "line1", "line2", "city", "region", "postal_code", "country")
+SHIP_TO = rules.SHIP_TO
 
 
 # ---------------------------------------------------------------- reading
@@ -182,9 +182,6 @@ def _apply_lines(order: Order, lines: list[OrderLineIn], products: dict[str, Pro
     ]
 
 
-# The largest amount one line may come to (the embedded database keeps amounts to 10^-4 in 63 bits).
-MAX_AMOUNT = Decimal(10) ** 13
-
 # A line's discount_pct before pricing: "the customer's standing discount" (set when the order is priced).
 STANDING = Decimal(-1)
 
@@ -327,7 +324,7 @@ def _price(change: _Change) -> list[int]:
         order_discount=order.order_discount,
     )
     for i, p in enumerate(priced):
-        if abs(p.amounts.gross) >= MAX_AMOUNT:
+        if abs(p.amounts.gross) >= rules.MAX_AMOUNT:
             raise ValidationFailed.one(f"lines[{i}].quantity", "amount_too_large",
                                        f"line {i + 1} comes to {plain(p.amounts.gross)} {order.currency}, "
                                        "more than one order line can be")

@@ -6,6 +6,7 @@ the client's delayed ACK (about 40 ms per request on a kept-open connection, mea
 """
 from __future__ import annotations
 
+import contextlib
 import socket
 
 import uvicorn
@@ -16,10 +17,8 @@ class NoDelayHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport):  # type: ignore[override]
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):  # not a TCP socket (a Unix socket): nothing to do
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:  # not a TCP socket (a Unix socket): nothing to do
-                pass
         super().connection_made(transport)
 
 
