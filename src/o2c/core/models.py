@@ -26,6 +26,13 @@ class Company(Base):
     default_lead_days: Mapped[int] = mapped_column(Integer, default=3)
     # Bumped in the transaction of every change to customers, products, prices or tax rates, so each
     # process can keep that reference data in memory and know when it is stale (o2c.core.masterdata).
+    # GS1 company prefix for the SSCC on parcel labels (7-10 digits); labels use 0614141 when unset.
+    gs1_prefix: Mapped[str | None] = mapped_column(String(12))
+    # Days after delivery in which a customer may ask to return goods.
+    return_window_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    # A parcel whose weighed weight differs from the expected by more than this (percent) is held;
+    # None means the default of o2c.fulfillment.packing.qc_check.
+    qc_tolerance_pct: Mapped[Decimal | None] = mapped_column(ExactDecimal(4))
     masterdata_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

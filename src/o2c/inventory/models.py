@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from o2c.core.db import Base, ExactDecimal, Id, UtcDateTime
@@ -34,6 +34,7 @@ class Stock(Base):
     warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"))
     on_hand: Mapped[Decimal] = mapped_column(ExactDecimal(3), default=Decimal(0))
     reserved: Mapped[Decimal] = mapped_column(ExactDecimal(3), default=Decimal(0))
+    bin: Mapped[str | None] = mapped_column(String(20))  # zone-aisle-bay-level, where pickers find it
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (
@@ -53,3 +54,22 @@ class Reservation(Base):
     warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"))
     quantity: Mapped[Decimal] = mapped_column(ExactDecimal(3))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class StockMove(Base):
+    """Every change to on-hand stock with its reason: receipt, adjustment, count, shipment, return."""
+
+    __tablename__ = "stock_moves"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal(3))  # signed change of on hand
+    on_hand_after: Mapped[Decimal] = mapped_column(ExactDecimal(3))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    reference: Mapped[str | None] = mapped_column(String(60))  # receipt document, shipment or RMA number
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_stock_moves_product", "company_id", "product_id", "id"),)

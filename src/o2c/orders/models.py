@@ -40,6 +40,10 @@ class Order(Base):
     auto_confirm: Mapped[bool] = mapped_column(Boolean, default=True)
     order_discount: Mapped[Decimal] = mapped_column(ExactDecimal(4), default=Decimal(0))
     order_discount_reason: Mapped[str | None] = mapped_column(String(200))
+    # Waiting backorders are served by priority (higher first), then order date.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The fulfilment dimension, apart from `status`: none, partial, shipped, delivered.
+    shipment_state: Mapped[str] = mapped_column(String(20), default="none", server_default="none")
     entered_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -89,6 +93,8 @@ class OrderLine(Base):
     tax_amount: Mapped[Decimal] = mapped_column(ExactDecimal(4))
     reserved_qty: Mapped[Decimal] = mapped_column(ExactDecimal(3), default=Decimal(0))
     backordered_qty: Mapped[Decimal] = mapped_column(ExactDecimal(3), default=Decimal(0))
+    shipped_qty: Mapped[Decimal] = mapped_column(ExactDecimal(3), default=Decimal(0), server_default="0")
+    returned_qty: Mapped[Decimal] = mapped_column(ExactDecimal(3), default=Decimal(0), server_default="0")
 
     order: Mapped[Order] = relationship(back_populates="lines")
 
