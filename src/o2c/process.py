@@ -35,6 +35,36 @@ def send_order_confirmation(session: Session, event: OutboxEvent) -> None:
     email.send(customer.email, subject, body, message_id=f"order-{order.id}-event-{event.id}")
 
 
+@external
+def send_tracking_update(session: Session, event: OutboxEvent) -> None:
+    """Ship → Deliver: every tracking step reaches the customer with the tracking link."""
+    from o2c.customers.models import Customer
+    from o2c.fulfillment.models import Shipment
+    from o2c.integrations import email
+    from o2c.inventory.models import Warehouse
+    from o2c.orders.models import Order
+    from o2c.shipping import service as shipping
+    from o2c.shipping.models import Carrier, TrackingEvent
+    from o2c.shipping.notifications import tracking_update
+
+    sh = session.get(Shipment, event.payload["shipment_id"])
+    ev = session.get(TrackingEvent, event.payload["tracking_event_id"])
+    order = session.get(Order, sh.order_id)
+    customer = session.get(Customer, order.customer_id)
+    if not customer.email:
+        return  # nobody to tell; the step is on the order's timeline
+    descriptions = {li.id: li.description for li in order.lines}
+    subject, body = tracking_update(
+        ev.kind, customer_name=customer.legal_name, order_number=order.number, po_number=order.po_number,
+        shipment_number=sh.number, carrier=session.get(Carrier, sh.carrier_id).name,
+        city=session.get(Warehouse, sh.warehouse_id).city, location=ev.location, description=ev.description,
+        tracking_numbers=[p.tracking_number for p in sh.packages if p.tracking_number],
+        tracking_url=shipping.tracking_link(session, sh),
+        lines=[(sl.sku, descriptions.get(sl.order_line_id, ""), sl.shipped_qty) for sl in sh.lines if sl.shipped_qty],
+        estimated_delivery=sh.estimated_delivery.isoformat() if sh.estimated_delivery else None)
+    email.send(customer.email, subject, body, message_id=f"shipment-{sh.id}-event-{event.id}")
+
+
 SUBSCRIBERS = {
     # Capture → Validate → Confirm (reserve)
     "order.confirmed": [send_order_confirmation],
@@ -43,4 +73,10 @@ SUBSCRIBERS = {
     "order.held": [],
     "order.validated": [],
     "order.cancelled": [],
+    # Wave → Pick → Pack → Ship → Deliver
+    "shipment.released": [],
+    "shipment.tracking": [send_tracking_update],  # shipped, in transit, out for delivery, delivered, exception
+    # shipment.shipped: billing invoices the shipped quantities (issue 4); shipment.delivered: on time or late.
+    "shipment.shipped": [],
+    "shipment.delivered": [],
 }

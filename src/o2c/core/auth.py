@@ -25,7 +25,11 @@ PERMISSIONS = {
     "holds.release": "release validation and duplicate holds after review",
     "holds.release_pricing": "release pricing holds (price overrides beyond the threshold)",
     "masterdata.write": "maintain customers, products, price lists, tax rates and warehouses",
-    "stock.write": "set stock on hand",
+    "stock.write": "receive, adjust and count stock; set bin locations",
+    "fulfillment.write": "release waves, confirm picks, pack, check and ship parcels",
+    "tracking.write": "record carrier tracking events (API, webhook, file)",
+    "returns.request": "ask to return delivered goods",
+    "returns.write": "authorise, reject, receive and inspect returns",
     "users.write": "create users and API keys",
     "company.write": "change the company's settings (price-override threshold, lead time, time zone)",
 }
@@ -36,10 +40,13 @@ ROLES: dict[str, frozenset[str]] = {
     "sales_rep": frozenset({"read", "orders.write", "orders.price_override"}),
     "pricing_approver": frozenset({"read", "holds.release_pricing"}),
     "master_data": frozenset({"read", "masterdata.write"}),
-    "warehouse": frozenset({"read", "stock.write"}),
+    "warehouse": frozenset({"read", "stock.write", "fulfillment.write", "tracking.write"}),
+    "customer_service": frozenset({"read", "returns.request", "returns.write"}),
+    # A carrier's system posting tracking events with its API key.
+    "carrier": frozenset({"read", "tracking.write"}),
     "viewer": frozenset({"read"}),
     # A customer's portal user: own records only (enforced by customer_id on the actor).
-    "customer": frozenset({"read", "orders.write"}),
+    "customer": frozenset({"read", "orders.write", "returns.request"}),
 }
 
 

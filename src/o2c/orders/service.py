@@ -511,6 +511,7 @@ def edit_line(session: Session, actor: Actor, company_id: int, order_id: int, li
     order = change.order
     if order.status not in rules.EDITABLE | {rules.CONFIRMED, rules.BACKORDERED}:
         raise Conflict(f"order {order.number} is {order.status}; its lines cannot change", current_status=order.status)
+    _refuse_if_in_fulfilment(session, order)
     line = next((li for li in order.lines if li.line_no == line_no), None)
     if line is None:
         raise NotFound(f"order {order.number} has no line {line_no}")
@@ -553,10 +554,88 @@ def confirm(session: Session, actor: Actor, company_id: int, order_id: int) -> O
     return change.finish()
 
 
+def record_shipment(session: Session, actor: Actor, company_id: int, order_id: int, shipment_number: str,
+                    lines: dict[int, tuple[Decimal, Decimal]]) -> Order:
+    """A shipment left: per order line id, (quantity it had reserved, quantity that shipped). What did not
+    ship (a short pick) is backordered and reserved again where stock allows."""
+    change = _load_for_change(session, actor, company_id, order_id, permission=None)
+    order = change.order
+    short_lines = []
+    for li in order.lines:
+        if li.id in lines:
+            planned, shipped = lines[li.id]
+            li.reserved_qty -= planned
+            li.shipped_qty += shipped
+            if shipped < planned:
+                li.backordered_qty += planned - shipped
+                short_lines.append(li)
+    if short_lines and not change.account.ship_complete:
+        _reserve_lines(change, short_lines)
+    order.shipment_state = "shipped" if all(li.shipped_qty >= li.quantity for li in order.lines) else "partial"
+    order.updated_at = clock.now()
+    order.version += 1
+    data = {"shipment": shipment_number, "shipment_state": order.shipment_state,
+            "shipped": {li.line_no: plain(li.shipped_qty) for li in order.lines if li.id in lines},
+            **({"backordered": {li.line_no: plain(li.backordered_qty) for li in order.lines if li.backordered_qty}}
+               if any(li.backordered_qty for li in order.lines) else {})}
+    to = rules.BACKORDERED if any(li.backordered_qty for li in order.lines) else rules.CONFIRMED
+    if to == order.status:
+        change.note("shipped", None, data)
+    else:
+        change.move(to, "shipped", "short pick: the rest is backordered" if to == rules.BACKORDERED else None, data)
+    return change.finish()
+
+
+def record_delivery(session: Session, actor: Actor, company_id: int, order_id: int, all_delivered: bool) -> None:
+    """Delivery completes the order's fulfilment once everything ordered has shipped and arrived."""
+    order = session.get(Order, order_id)
+    if all_delivered and order.shipment_state == "shipped":
+        order.shipment_state = "delivered"
+        order.updated_at = clock.now()
+        audit.record(session, actor, "order", order.id, "delivered", company_id=company_id,
+                     data={"shipment_state": "delivered"})
+
+
+def _refuse_if_in_fulfilment(session: Session, order: Order) -> None:
+    """Once goods are in a wave or shipped, the order's lines belong to the warehouse and the carrier."""
+    from o2c.fulfillment import service as fulfillment  # fulfilment builds on orders, not the reverse
+
+    open_ = fulfillment.open_shipment_numbers(session, order.id)
+    if open_ or order.shipment_state != "none":
+        raise Conflict(
+            f"order {order.number} is in the warehouse ({', '.join(open_) or 'shipped'}); cancel its open "
+            "shipments first, and what has shipped comes back as a return",
+            shipment_state=order.shipment_state, open_shipments=open_)
+
+
+def allocate_backorders(session: Session, actor: Actor, company_id: int, product_ids: set[int]) -> list[Order]:
+    """Stock of `product_ids` arrived: give it to the orders waiting for it, highest priority first,
+    then oldest order date, then first entered. Each order reserves what it still lacks (all or nothing
+    for a ship-complete customer) and moves to confirmed once complete. Returns the orders that got stock."""
+    waiting = session.scalars(
+        select(Order.id)
+        .where(Order.company_id == company_id, Order.status == rules.BACKORDERED,
+               Order.id.in_(select(OrderLine.order_id).where(OrderLine.product_id.in_(sorted(product_ids)),
+                                                              OrderLine.backordered_qty > 0)))
+        .order_by(Order.priority.desc(), Order.order_date, Order.id)
+    ).all()
+    served = []
+    for order_id in waiting:
+        change = _load_for_change(session, actor, company_id, order_id, permission=None)
+        before = sum((li.reserved_qty for li in change.order.lines), ZERO)
+        _reserve(change, "backorder_allocated")
+        if sum((li.reserved_qty for li in change.order.lines), ZERO) > before:
+            served.append(change.finish())
+        else:
+            change.records.clear()  # nothing arrived for this one: no timeline entry
+    return served
+
+
 def cancel(session: Session, actor: Actor, company_id: int, order_id: int, reason: str) -> Order:
     change = _load_for_change(session, actor, company_id, order_id)
     order = change.order
     rules.check_transition(order.status, rules.CANCELLED)
+    _refuse_if_in_fulfilment(session, order)
     released = inventory.release(session, order.id)
     for li in order.lines:
         li.reserved_qty = ZERO

@@ -1,0 +1,4 @@
+"""Routes of returns."""
+from fastapi import APIRouter
+
+router = APIRouter(tags=["returns"])
