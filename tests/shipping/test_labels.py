@@ -275,7 +275,8 @@ def test_a_bad_packing_slip_is_refused_naming_the_fields():
 
 
 def test_description_with_markup_characters_is_printed_as_text():
-    slip = replace(_slip(1), lines=[PackingSlipLine("S1", "Bolts <M8> & nuts", Decimal(1), Decimal(1), Decimal(0), "BOX")])
+    line = PackingSlipLine("S1", "Bolts <M8> & nuts", Decimal(1), Decimal(1), Decimal(0), "BOX")
+    slip = replace(_slip(1), lines=[line])
     pdf = packing_slip_pdf(slip, compress=False)
     # A paragraph may be shown in several pieces: join the strings of each text object.
     texts = [b"".join(re.findall(rb"\((.*?)\) Tj", block)) for block in re.findall(rb"BT (.*?) ET", pdf)]

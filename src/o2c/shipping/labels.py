@@ -512,7 +512,9 @@ def packing_slip_pdf(slip: PackingSlip, *, paper: str = "A4", compress: bool = T
     ] + [["", "", f"{len(slip.packages)} package(s)", plain(total)]]
     packages = Table(
         package_rows, repeatRows=1, colWidths=[0.06 * width, 0.4 * width, 0.38 * width, 0.16 * width],
-        style=TableStyle(_GRID + [("ALIGN", (3, 0), (3, -1), "RIGHT"), ("FONT", (0, -1), (-1, -1), "Helvetica-Bold", 9)]),
+        style=TableStyle(
+            _GRID + [("ALIGN", (3, 0), (3, -1), "RIGHT"), ("FONT", (0, -1), (-1, -1), "Helvetica-Bold", 9)]
+        ),
     )
     doc.build([addresses, Spacer(0, 6 * mm), lines, Spacer(0, 8 * mm), packages],
               onFirstPage=heading, onLaterPages=heading)

@@ -342,6 +342,7 @@ _USPS = "https://tools.usps.com/go/TrackConfirmAction?tLabels={}"
 _DHL = "https://www.dhl.com/global-en/home/tracking/tracking-express.html?submit=1&tracking-id={}"
 _ONTRAC = "https://www.ontrac.com/tracking/?number={}"
 _AMAZON = "https://track.amazon.com/tracking/{}"
+_CARRIER_PAGES = {"UPS": _UPS, "FedEx": _FEDEX, "USPS": _USPS, "DHL": _DHL, "OnTrac": _ONTRAC, "Amazon": _AMAZON}
 # S10 items are tracked by the post that issued them (its country code ends the number).
 _S10_POSTS = {
     "US": _USPS,
@@ -369,11 +370,10 @@ def tracking_url(fmt: str, number: str) -> str:
     n = normalise(number)
     if not _VALIDATORS[fmt](n):
         raise ValueError(f"number: {number!r} is not a valid {FORMATS[fmt].name} number")
-    carrier = FORMATS[fmt].carrier
     if fmt == "s10":
         pattern = _S10_POSTS.get(n[-2:])
         if pattern is None:
             raise ValueError(f"number: no tracking page is known for S10 items issued in {n[-2:]}")
     else:
-        pattern = {"UPS": _UPS, "FedEx": _FEDEX, "USPS": _USPS, "DHL": _DHL, "OnTrac": _ONTRAC, "Amazon": _AMAZON}[carrier]
+        pattern = _CARRIER_PAGES[FORMATS[fmt].carrier]
     return pattern.format(quote(_public_number(fmt, n), safe=""))
