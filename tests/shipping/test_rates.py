@@ -549,3 +549,28 @@ def test_parsing_changes_nothing_in_the_document_and_reads_json_numbers_as_writt
     with pytest.raises(ValidationFailed):
         parse_rate_table(bad)
     assert bad == snapshot
+
+
+# --- the documentation's example -------------------------------------------------------------------
+
+
+def test_the_documented_example_parses_and_gives_the_documented_figures():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "shipping-rates.md").read_text()
+    t = parse_rate_table(json.loads(text.split("```json\n", 1)[1].split("```", 1)[0]))
+    box = Parcel(D("3.2"), D(40), D(30), D(30))
+    found = {q.service: q for q in quotes([t], CHICAGO, ANCHORAGE, [box], FRI, residential=True)}
+    ground, second = found["GND"], found["2DAY"]
+    assert (ground.zone, ground.billable_kg, ground.total, ground.delivery_date) == (
+        6, D("7.5"), D("82.55"), date(2026, 12, 4))
+    assert (ground.breakdown.base, ground.breakdown.fuel, ground.breakdown.remote) == (D("38.00"), D("4.75"), D("35.00"))
+    assert (second.total, second.breakdown.fuel, second.delivery_date) == (D("129.50"), D("11.70"), date(2026, 12, 1))
+    tight = shop(list(found.values()), date(2026, 12, 3), {}, D(15))
+    assert tight.chosen.service == "2DAY" and tight.candidates[1].reason == "misses the promise by 1 day"
+    relaxed = shop(list(found.values()), date(2026, 12, 4), {("ACME", "GND"): (170, 200)}, D(15))
+    assert relaxed.chosen.service == "GND"
+    assert [c.risk_cost for c in relaxed.candidates] == [D("84.76"), D("131.00")]
+    assert relaxed.candidates[0].reason == "cheapest on time (82.55 USD, 85% on time)"
+    assert t.zone_for(Place("US", "30301"), Place("CA", "K1A 0B1")) == 9
+    assert quote(t, "2DAY", CHICAGO, Place("CA", "K1A 0B1"), [box], FRI) is None

@@ -252,9 +252,11 @@ class _Reader:
         if not isinstance(value, dict):
             self.add(path, "invalid", f"{path or 'the rate table'} must be an object")
             return None
-        for key in sorted(required - value.keys()):
+        missing = required - value.keys()
+        unknown = value.keys() - required - optional
+        for key in sorted(missing):
             self.add(_at(path, key), "missing", f"{_at(path, key)} is missing")
-        for key in sorted(k for k in value if k not in required and k not in optional):
+        for key in sorted(unknown, key=str):
             self.add(_at(path, str(key)), "unknown_field", f"{_at(path, str(key))} is not a field of the rate table format")
         return value
 
@@ -634,7 +636,9 @@ class _Shipment:
         return d
 
 
-def _price(table: RateTable, service: Service, zone: int, kgs: tuple[Decimal, ...], s: _Shipment) -> Quote | None:
+def _price(table: RateTable, service: Service, zone: int, kgs: tuple[Decimal, ...], s: _Shipment,
+           zero: Decimal) -> Quote | None:
+    """One service's quote; `zero` is 0 in the currency's minor units (0.00), shared by the parts not charged."""
     rate = service.rates.get(zone)
     if rate is None:
         return None  # the service does not go to this zone
@@ -648,14 +652,17 @@ def _price(table: RateTable, service: Service, zone: int, kgs: tuple[Decimal, ..
     sur = service.surcharges
     n = len(kgs)
     base = round_money(base, cur)
-    fuel = round_money(base * sur.fuel_pct / HUNDRED, cur)
-    residential = round_money(sur.residential * n if s.residential else ZERO, cur)
-    remote = round_money(sur.remote_fee(s.country, s.postal) * n if sur.remote_areas else ZERO, cur)
-    over = 0 if sur.oversize_cm is None else sum(1 for side in s.longest if side > sur.oversize_cm)
-    oversize = round_money(sur.oversize_fee * over, cur)
-    parts = Breakdown(base, fuel, residential, remote, oversize)
+    fuel = round_money(base * sur.fuel_pct / HUNDRED, cur) if sur.fuel_pct else zero
+    residential = round_money(sur.residential * n, cur) if s.residential and sur.residential else zero
+    remote_fee = sur.remote_fee(s.country, s.postal) if sur.remote_areas else ZERO
+    remote = round_money(remote_fee * n, cur) if remote_fee else zero
+    oversize = zero
+    if sur.oversize_cm is not None and sur.oversize_fee:
+        over = sum(1 for side in s.longest if side > sur.oversize_cm)
+        oversize = round_money(sur.oversize_fee * over, cur) if over else zero
     days = service.transit_days[zone]
-    return Quote(table.carrier, service.code, service.name, zone, cur, sum(kgs, ZERO), parts,
+    return Quote(table.carrier, service.code, service.name, zone, cur, sum(kgs, ZERO),
+                 Breakdown(base, fuel, residential, remote, oversize),
                  base + fuel + residential + remote + oversize, days, s.delivery_date(days))
 
 
@@ -664,9 +671,10 @@ def _table_quotes(table: RateTable, s: _Shipment, only: Service | None = None) -
     if zone is None:
         return []
     kgs = tuple(billable_weight(p, table.dim_divisor) for p in s.parcels)
+    zero = round_money(ZERO, table.currency)
     out = []
     for service in (only,) if only else table.services:
-        q = _price(table, service, zone, kgs, s)
+        q = _price(table, service, zone, kgs, s, zero)
         if q is not None:
             out.append(q)
     return out
