@@ -17,7 +17,7 @@ from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, ErrorList, NotFound, ValidationFailed
 from o2c.core.events import emit
-from o2c.core.money import ZERO, plain
+from o2c.core.money import ZERO, plain, round_money
 from o2c.core.models import Company
 from o2c.customers.models import CustomerAccount
 from o2c.fulfillment import allocation, packing, picking
@@ -377,15 +377,24 @@ def _close_wave_if_done(session: Session, wave_id: int) -> None:
 
 # --- packing --------------------------------------------------------------------------------------
 
-def _barcodes(session: Session, shipment: Shipment) -> dict[str, str]:
-    rows = session.execute(select(Product.sku, Product.gtin).where(Product.id.in_({sl.product_id for sl in shipment.lines})))
+def _barcodes(session: Session, shipment: Shipment, scanned: str | None = None) -> dict[str, str]:
+    """Barcode -> SKU for the shipment's products, and for the scanned code if it is another product of
+    the catalogue (so a wrong item is named as wrong, not as unknown)."""
     gtins: dict[str, list[str]] = defaultdict(list)
-    for sku, gtin in rows:
-        gtins[sku] += [gtin] if gtin else []
-    # the catalogue's other products too, so a wrong item is named as wrong, not unknown
     for sku, gtin in session.execute(select(Product.sku, Product.gtin).where(
-            Product.company_id == shipment.company_id, Product.gtin.is_not(None))):
-        gtins.setdefault(sku, [gtin])
+            Product.id.in_({sl.product_id for sl in shipment.lines}))):
+        gtins[sku] += [gtin] if gtin else []
+    if scanned:
+        code = scanned.strip()
+        try:
+            gtin14 = packing.normalise_barcode(code)
+        except ValidationFailed:
+            gtin14 = code
+        candidates = {code, gtin14, gtin14.lstrip("0"), gtin14[1:] if len(gtin14) == 14 else gtin14}
+        for sku, gtin in session.execute(select(Product.sku, Product.gtin).where(
+                Product.company_id == shipment.company_id,
+                (Product.sku == code) | Product.gtin.in_(sorted(candidates)))):
+            gtins.setdefault(sku, [gtin] if gtin else [])
     return packing.barcode_map(gtins)
 
 
@@ -397,7 +406,7 @@ def _packed_so_far(shipment: Shipment) -> dict[str, Decimal]:
     return out
 
 
-def _pack_state(session: Session, shipment: Shipment, package: Package) -> packing.PackSession:
+def _pack_state(session: Session, shipment: Shipment, package: Package, scanned: str | None = None) -> packing.PackSession:
     """What the open parcel still expects: picked minus what other parcels hold."""
     picked: dict[str, Decimal] = defaultdict(Decimal)
     for sl in shipment.lines:
@@ -408,7 +417,7 @@ def _pack_state(session: Session, shipment: Shipment, package: Package) -> packi
         here[it.sku] += it.quantity
         elsewhere[it.sku] -= it.quantity
     expected = {sku: q - elsewhere.get(sku, ZERO) for sku, q in picked.items() if q - elsewhere.get(sku, ZERO) > 0}
-    state = packing.start_packing(expected, _barcodes(session, shipment))
+    state = packing.start_packing(expected, _barcodes(session, shipment, scanned))
     return packing.PackSession(state.expected, state.barcodes, dict(here))
 
 
@@ -444,7 +453,7 @@ def scan(session: Session, actor: Actor, company_id: int, package_id: int, barco
     pkg, sh = get_package(session, actor, company_id, package_id, lock=True)
     if pkg.status != "open":
         raise Conflict(f"parcel {pkg.id} is {pkg.status}; scan into an open parcel")
-    outcome = packing.scan(_pack_state(session, sh, pkg), barcode, quantity)
+    outcome = packing.scan(_pack_state(session, sh, pkg, barcode), barcode, quantity)
     left = outcome.quantity
     for sl in sh.lines:  # fill the shipment lines of that SKU in order
         if sl.sku != outcome.sku or left <= 0:
@@ -571,7 +580,8 @@ def shipment_view(session: Session, sh: Shipment) -> dict:
         "promised_date": sh.promised_date, "estimated_delivery": sh.estimated_delivery,
         "shipped_at": sh.shipped_at, "delivered_at": sh.delivered_at, "on_time": sh.on_time,
         "carrier": shipping.carrier_code(session, sh.carrier_id), "service": sh.service_code,
-        "shipping_cost": sh.shipping_cost,
+        "shipping_cost": round_money(sh.shipping_cost, session.get(Company, sh.company_id).currency)
+        if sh.shipping_cost is not None else None,
         "tracking_url": shipping.tracking_link(session, sh),
         "ship_to": {k: getattr(sh, f"ship_to_{k}") for k in ("name", "line1", "line2", "city", "region", "postal_code", "country")},
         "lines": [{"id": sl.id, "line_no": lines[sl.order_line_id].line_no, "sku": sl.sku, "quantity": sl.quantity,

@@ -40,6 +40,7 @@ class OrderIn(StrictModel):
     order_discount: Price = Decimal(0)
     order_discount_reason: str | None = Field(None, max_length=200)
     confirm: bool = Field(True, description="Reserve stock as soon as the order is clean")
+    priority: int = Field(0, ge=-100, le=100, description="Backorders are served by priority (higher first), then order date")
     lines: list[OrderLineIn] = Field(min_length=1, max_length=MAX_LINES)
 
     @model_validator(mode="after")
@@ -94,6 +95,8 @@ class OrderLineOut(OutModel):
     tax_amount: DecimalStr
     reserved_qty: QtyStr
     backordered_qty: QtyStr
+    shipped_qty: QtyStr
+    returned_qty: QtyStr
 
 
 class HoldReasonOut(OutModel):
@@ -120,6 +123,8 @@ class OrderOut(OutModel):
     po_number: str | None
     currency: str
     status: str
+    shipment_state: str  # none, partial, shipped, delivered
+    priority: int
     ship_to: AddressOut
     requested_date: date | None
     expected_date: date | None

@@ -64,6 +64,7 @@ def order_view(order: Order) -> dict:
     return {
         "id": order.id, "number": order.number, "customer_id": order.customer_id, "channel": order.channel,
         "po_number": order.po_number, "currency": order.currency, "status": order.status,
+        "shipment_state": order.shipment_state, "priority": order.priority,
         "ship_to": {k: getattr(order, f"ship_to_{k}") for k in SHIP_TO},
         "requested_date": order.requested_date, "expected_date": order.expected_date,
         "order_date": order.order_date, "notes": order.notes, "subtotal": money(order.subtotal),
@@ -177,6 +178,7 @@ def _apply_lines(order: Order, lines: list[OrderLineIn], products: dict[str, Pro
             discount_pct=li.discount_pct if li.discount_pct is not None else STANDING,
             gross_amount=ZERO, discount_amount=ZERO, net_amount=ZERO, tax_class=products[li.sku].tax_class,
             tax_rate_pct=ZERO, tax_amount=ZERO, reserved_qty=ZERO, backordered_qty=ZERO,
+            shipped_qty=ZERO, returned_qty=ZERO,
         )
         for i, li in enumerate(lines)
     ]
@@ -267,6 +269,7 @@ def capture(session: Session, actor: Actor, company_id: int, data: OrderIn) -> O
         order_date=clock.today_in(company.timezone), notes=data.notes,
         order_discount=round_money(data.order_discount, account.currency),
         order_discount_reason=data.order_discount_reason, auto_confirm=data.confirm,
+        priority=data.priority, shipment_state="none",
         subtotal=ZERO, discount_total=ZERO, tax_total=ZERO, total=ZERO, needed_correction=False,
         entered_by=actor.user_id, created_at=now, updated_at=now, version=1,
         **{f"ship_to_{k}": ship_to.get(k) for k in SHIP_TO},
@@ -406,15 +409,16 @@ def _reserve_lines(change: _Change, lines: list[OrderLine]) -> None:
     """Reserve what `lines` still lack (one locked step in inventory) and note it on the lines."""
     order = change.order
     index = {id(li): i for i, li in enumerate(order.lines)}
-    needs = [Need(index[id(li)], li.product_id, li.quantity - li.reserved_qty)
-             for li in lines if li.quantity > li.reserved_qty]
+    # what has shipped already is neither reserved nor owed
+    needs = [Need(index[id(li)], li.product_id, li.quantity - li.shipped_qty - li.reserved_qty)
+             for li in lines if li.quantity > li.shipped_qty + li.reserved_qty]
     plan = inventory.reserve(change.session, change.company.id, needs, change.account.ship_complete)
     for t in plan.takes:
         line = order.lines[t.line_id]
         line.reserved_qty += t.quantity
         change.takes.append((line, t))
     for li in order.lines:
-        li.backordered_qty = li.quantity - li.reserved_qty
+        li.backordered_qty = li.quantity - li.shipped_qty - li.reserved_qty
 
 
 def _reservation_data(lines: list[OrderLine], account: CustomerAccount) -> dict:
