@@ -138,11 +138,15 @@ def release_wave(session: Session, actor: Actor, company_id: int, data) -> Wave:
     require(actor, "fulfillment.write")
     from o2c.shipping import service as shipping  # shipping estimates the cost of each option
 
-    by_order = _releasable_lines(session, company_id, data.order_ids, data.max_orders)
+    candidates = _releasable_lines(session, company_id, data.order_ids, data.max_orders)
+    # Lock the orders (in id order), then look again: a wave released meanwhile by someone else has
+    # taken some lines, and what it took must not be released twice.
+    orders = {o.id: o for o in session.scalars(select(Order).where(Order.id.in_(list(candidates))).with_for_update()
+                                               .order_by(Order.id))}
+    by_order = _releasable_lines(session, company_id, list(orders), data.max_orders) if orders else {}
     if not by_order:
         raise Conflict("no confirmed orders with reserved stock are waiting for a wave", field="order_ids")
-    orders = {o.id: o for o in session.scalars(select(Order).where(Order.id.in_(list(by_order))).with_for_update()
-                                               .order_by(Order.id))}
+    orders = {oid: orders[oid] for oid in by_order}
     lines = [li for ls in by_order.values() for li in ls]
     products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_({li.product_id for li in lines})))}
     chosen = policies(session, company_id)

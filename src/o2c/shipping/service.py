@@ -323,7 +323,10 @@ def tracking_link(session: Session, sh: Shipment) -> str | None:
     if not number or not sh.carrier_id:
         return None
     fmt = session.scalar(select(Carrier.tracking_format).where(Carrier.id == sh.carrier_id))
-    return tracking.tracking_url(fmt, number)
+    try:
+        return tracking.tracking_url(fmt, number)
+    except ValueError:  # e.g. an S10 number of a post whose tracking page o2c does not know
+        return None
 
 
 # --- documents ------------------------------------------------------------------------------------
