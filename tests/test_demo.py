@@ -46,10 +46,11 @@ def _check_books(company_id: int) -> dict:
                                   .group_by(Reservation.order_line_id)).all())
         for line, status in s.execute(select(OrderLine, Order.status).join(Order, Order.id == OrderLine.order_id)):
             assert per_line.get(line.id, Decimal(0)) == line.reserved_qty
+            # what has shipped is neither reserved nor owed any more
             if status == "confirmed":
-                assert line.reserved_qty == line.quantity and line.backordered_qty == 0
+                assert line.reserved_qty + line.shipped_qty == line.quantity and line.backordered_qty == 0
             elif status == "backordered":
-                assert line.reserved_qty + line.backordered_qty == line.quantity
+                assert line.reserved_qty + line.backordered_qty + line.shipped_qty == line.quantity
             else:
                 assert line.reserved_qty == 0
         # a pricing hold is released by a pricing approver who did not enter the order
@@ -91,6 +92,13 @@ def test_demo_adds_up_and_a_second_run_reuses_it(db, monkeypatch):
     assert er["orders"] == 40 and er["rate"] == (Decimal(er["needed_correction"]) / 40).quantize(Decimal("0.0001"))
     assert er["needed_correction"] >= report.holds["validation"][0] // 2 > 0
 
+    # the warehouse shipped every released shipment: a short pick, a parcel held by the scale, a late delivery
+    f = report.fulfilment
+    assert f.failures == [] and f.shipped == f.shipments > 0
+    assert (f.short_picks, f.held_parcels) == (1, 1)
+    assert f.delivered > 0 and f.late >= 1 and f.delivered + f.in_transit == f.shipped
+    assert "Warehouse: 1 wave" in text
+
     # no mail server: the events wait in the outbox, and the demo says so
     assert report.events_delivered is None and report.events_pending > 40
     assert "stay in the outbox" in text
@@ -129,7 +137,9 @@ def test_demo_adds_up_and_a_second_run_reuses_it(db, monkeypatch):
                                  .join(Order, Order.id == OutboxEvent.entity_id)
                                  .where(OutboxEvent.topic.in_(["order.confirmed", "order.backordered"]),
                                         Order.status.in_(["confirmed", "backordered"])))
-    assert len(server.messages) == confirmations
+        # and one notice per tracking step of every shipment (every demo customer has an email address)
+        notices = s.scalar(select(func.count()).select_from(OutboxEvent).where(OutboxEvent.topic == "shipment.tracking"))
+    assert len(server.messages) == confirmations + notices
     assert all(rcpt[0].startswith("purchasing@") for rcpt, _ in server.messages)
     _check_books(report.company_id)
 

@@ -480,14 +480,14 @@ def scan(session: Session, actor: Actor, company_id: int, package_id: int, barco
 
 def suggest_box(session: Session, actor: Actor, company_id: int, package_id: int) -> dict:
     pkg, sh = get_package(session, actor, company_id, package_id)
-    items = _items_of(session, pkg)
+    items = items_of(session, pkg)
     boxes = [_pack_box(b) for b in list_boxes(session, company_id)]
     box = packing.suggest_box(items, boxes) if items and boxes else None
     return {"package_id": pkg.id, "box": box.code if box else None,
             "message": f"use box {box.code}" if box else "no single box fits: split into several parcels"}
 
 
-def _items_of(session: Session, pkg: Package) -> list[packing.PackItem]:
+def items_of(session: Session, pkg: Package) -> list[packing.PackItem]:
     products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_({it.product_id for it in pkg.items})))}
     out = []
     for it in pkg.items:
@@ -509,7 +509,7 @@ def close_package(session: Session, actor: Actor, company_id: int, package_id: i
     if data.all_items:
         packing.close_check(_pack_state(session, sh, pkg))
     boxes = {b.code: b for b in list_boxes(session, company_id)}
-    items = _items_of(session, pkg)
+    items = items_of(session, pkg)
     if data.box_code is not None and data.box_code not in boxes:
         raise ValidationFailed.one("box_code", "unknown", f"no box {data.box_code!r}; known: {', '.join(boxes) or 'none'}")
     if data.box_code:
