@@ -112,6 +112,47 @@ def import_orders(
     raise typer.Exit(import_cli(file, company, user))
 
 
+@import_app.command("tracking")
+def import_tracking(
+    file: str = typer.Argument(..., help="A carrier's tracking file: CSV with tracking_number, kind, occurred_at, "
+                                         "location, description, event_id."),
+    company: str = typer.Option(..., help="Company code."),
+    user: str = typer.Option("admin", help="The user the events are recorded as (needs tracking.write)."),
+    database_url: str | None = DbOpt,
+) -> None:
+    """Import carrier tracking events: all rows or none (a bad row is named with its line); repeats are absorbed."""
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from o2c.core.auth import actor_for_user
+    from o2c.core.db import read_session, transaction
+    from o2c.core.errors import O2CError
+    from o2c.core.models import Company, User
+    from o2c.shipping import service as shipping
+
+    _url(database_url)
+    try:
+        text = Path(file).read_text(encoding="utf-8-sig")
+        with read_session() as s:
+            cid = s.scalar(select(Company.id).where(Company.code == company))
+            u = s.scalar(select(User).where(User.username == user))
+            if cid is None or u is None:
+                typer.echo(f"Error: no company {company!r} or no user {user!r}", err=True)
+                raise typer.Exit(2)
+            actor = actor_for_user(s, u)
+        result = transaction(lambda s: shipping.track_many(s, actor, cid, shipping.parse_tracking_csv(text), "csv"))
+    except OSError as exc:
+        typer.echo(f"Error: cannot read {file}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+    except O2CError as exc:
+        typer.echo(f"Error: {exc.detail}", err=True)
+        for e in getattr(exc, "errors", [])[:50]:
+            typer.echo(f"  {e.field}: {e.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{result['created']} tracking events recorded, {result['duplicates']} repeats ignored")
+
+
 @app.command()
 def demo(
     orders: int = typer.Option(300, min=0, help="How many orders to push through."),
