@@ -331,16 +331,21 @@ def confirm_picks(session: Session, actor: Actor, company_id: int, pick_list_id:
     pl = get_pick_list(session, company_id, pick_list_id, lock=True)
     tasks = {t.id: t for t in session.scalars(select(PickTask).where(PickTask.pick_list_id == pl.id))}
     errors = ErrorList()
+    seen: set[int] = set()
     for i, p in enumerate(data.picks):
         t = tasks.get(p.task_id)
         if t is None:
             errors.add(f"picks[{i}].task_id", "unknown", f"pick list {pl.number} has no task {p.task_id}")
+            continue
+        if p.task_id in seen:  # two picks of one task would both add to its shipment line
+            errors.add(f"picks[{i}].task_id", "duplicate", f"task {t.id} ({t.sku}) is named twice in this request")
         elif t.picked_qty is not None:
             errors.add(f"picks[{i}].task_id", "already_picked", f"task {t.id} ({t.sku}) was confirmed already")
         elif p.quantity > t.quantity:
             errors.add(f"picks[{i}].quantity", "more_than_reserved",
                        f"picks[{i}].quantity {plain(p.quantity)} is more than the {plain(t.quantity)} of {t.sku} "
                        f"reserved for this task")
+        seen.add(p.task_id)
     errors.raise_if_any("some picks cannot be confirmed")
     if pl.picker is None:
         pl.picker = data.picker or actor.username
