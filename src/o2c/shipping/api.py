@@ -85,9 +85,9 @@ def _scan(data: TrackingIn) -> service.Scan:
     return service.Scan(data.tracking_number, data.kind, data.occurred_at, data.location, data.description, data.event_id)
 
 
-def _track(actor: Actor, company_id: int, scan: service.Scan, source: str) -> JSONResponse:
+def _track(actor: Actor, company_id: int, scan: service.Scan, source: str, carrier_id: int | None = None) -> JSONResponse:
     def work(s):
-        ev, created = service.track(s, actor, company_id, scan, source)
+        ev, created = service.track(s, actor, company_id, scan, source, carrier_id)
         return TrackingOut.model_validate(service.event_view(ev, created)).model_dump(mode="json"), created
     body, created = transaction(work)
     return JSONResponse(body, status_code=201 if created else 200)
@@ -112,7 +112,7 @@ async def carrier_webhook(company: Code, carrier: Code, request: Request,
     if cid is None:
         raise ValidationFailed.one("company", "unknown", f"no company {company!r}")
     with read_session() as s:
-        service.verify_webhook(s, cid, carrier, body, signature)
+        carrier_id = service.verify_webhook(s, cid, carrier, body, signature).id
     try:
         data = TrackingIn.model_validate(json.loads(body or b"null"))
     except (ValueError, ValidationError) as exc:
@@ -120,7 +120,7 @@ async def carrier_webhook(company: Code, carrier: Code, request: Request,
         e = errs[0]
         raise ValidationFailed.one(".".join(str(x) for x in e["loc"]) or "body", "invalid", e["msg"]) from None
     actor = Actor(user_id=None, username=f"carrier {carrier}", roles=frozenset({"carrier"}), company_ids=frozenset({cid}))
-    return _track(actor, cid, _scan(data), "webhook")
+    return _track(actor, cid, _scan(data), "webhook", carrier_id)  # a carrier reports its own parcels only
 
 
 @router.post("/tracking-events/file", response_model=TrackingFileOut,

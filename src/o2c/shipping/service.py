@@ -83,8 +83,8 @@ def replace_rate_table(session: Session, actor: Actor, company_id: int, code: st
     try:
         rates.parse_rate_table(data.rate_table)
     except ValidationFailed as exc:
-        raise ValidationFailed([type(e)(f"rate_table.{e.field}", e.code, e.message) for e in exc.errors],
-                               "the rate table cannot be saved") from None
+        raise ValidationFailed("the rate table cannot be saved",
+                               [type(e)(f"rate_table.{e.field}", e.code, e.message) for e in exc.errors]) from None
     c.rate_table, c.updated_at = data.rate_table, clock.now()
     session.flush()
     audit.record(session, actor, "carrier", c.id, "rate_table_replaced", company_id=company_id, reason=data.reason)
@@ -240,6 +240,9 @@ def ship(session: Session, actor: Actor, company_id: int, shipment_id: int, data
     number each parcel (tracking number and SSCC), take the goods out of stock, and record on the order
     what shipped. A short-picked remainder goes back to the order as a backorder."""
     require(actor, "fulfillment.write")
+    if data.service and not data.carrier:  # a service code means something only with its carrier
+        raise ValidationFailed.one("carrier", "required", f"name the carrier of service {data.service!r} "
+                                   "(or neither, to let rate shopping choose)")
     sh = fulfillment.get_shipment(session, actor, company_id, shipment_id, lock=True)
     if sh.status != "packed":
         unpacked = [p.id for p in sh.packages if p.status != "closed"]
@@ -411,9 +414,11 @@ def _record_event(session: Session, sh: Shipment, kind: str, at: datetime, locat
     return ev
 
 
-def track(session: Session, actor: Actor, company_id: int, scan: Scan, source: str) -> tuple[TrackingEvent, bool]:
+def track(session: Session, actor: Actor, company_id: int, scan: Scan, source: str,
+          carrier_id: int | None = None) -> tuple[TrackingEvent, bool]:
     """Apply one tracking event; returns (event, created). A repeat of an event already recorded (same
-    carrier event id, or same kind and time) is absorbed and returns the first one."""
+    carrier event id, or same kind and time) is absorbed and returns the first one. With `carrier_id`
+    (a carrier's own webhook) only that carrier's shipments are found."""
     require(actor, "tracking.write")
     errors = ErrorList()
     if scan.kind not in KINDS:
@@ -422,7 +427,7 @@ def track(session: Session, actor: Actor, company_id: int, scan: Scan, source: s
         errors.add("occurred_at", "no_timezone", "occurred_at needs a time zone offset (e.g. 2026-11-26T14:05:00Z)")
     errors.raise_if_any("the tracking event is not valid")
     sh = _shipment_by_tracking(session, company_id, scan.tracking_number)
-    if sh is None:
+    if sh is None or (carrier_id is not None and sh.carrier_id != carrier_id):
         raise ValidationFailed.one("tracking_number", "unknown",
                                    f"no shipment carries tracking number {scan.tracking_number!r}")
     sh = fulfillment.get_shipment(session, actor, company_id, sh.id, lock=True)
