@@ -103,6 +103,7 @@ def test_returns_from_request_to_refund_and_exchange(people):
     ret = ok(api.post(f"/returns/{ret['id']}/inspect", user="service", json={"lines": [
         {"line_no": 1, "condition": "restock", "quantity": "1"}, {"line_no": 1, "condition": "damaged", "quantity": "1"}]}))
     assert (ret["status"], ret["refund_amount"], ret["currency"]) == ("closed", "21.45", "USD")
+    assert ok(api.get(f"/returns/{ret['id']}", user="tidy"))["refund_amount"] == "21.45"  # as stored, in cents
     assert [(li["condition"], li["quantity"], li["received_qty"]) for li in ret["lines"]] == [
         ("restock", "1", "1"), ("damaged", "1", "1")]
     [due] = events("return.refund_due")

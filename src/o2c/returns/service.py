@@ -25,7 +25,7 @@ from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from o2c.core.events import emit
 from o2c.core.models import AuditRecord, Company
-from o2c.core.money import ZERO, plain
+from o2c.core.money import ZERO, plain, round_money
 from o2c.customers.models import Customer
 from o2c.fulfillment import service as fulfillment
 from o2c.fulfillment.models import Package, Shipment, ShipmentLine
@@ -117,7 +117,7 @@ def views(session: Session, returns: list[Return]) -> list[dict]:
             "warehouse": warehouses.get(r.warehouse_id), "notes": r.notes, "carrier": carrier,
             "label_tracking_number": r.label_tracking_number,
             "tracking_url": tracking.tracking_url(fmt, r.label_tracking_number) if fmt else None,
-            "refund_amount": r.refund_amount,
+            "refund_amount": None if r.refund_amount is None else round_money(r.refund_amount, currency[r.order_id]),
             "exchange_shipment": f"SH{r.exchange_shipment_id:08d}" if r.exchange_shipment_id else None,
             "rejection_reason": r.rejection_reason, "created_at": r.created_at, "authorised_at": r.authorised_at,
             "received_at": r.received_at, "closed_at": r.closed_at,
