@@ -441,6 +441,37 @@ def _mark_returned(session: Session, accepted: dict[int, Decimal]) -> None:
             left[sl.order_line_id] -= take
 
 
+def _refund(session: Session, actor: Actor, ret: Return, order: Order, accepted: dict[int, Decimal]) -> dict:
+    """The refund of the accepted units, handed to billing as return.refund_due (before the order lines
+    count them as returned: the proration starts where earlier returns left off)."""
+    by_id = {li.id: li for li in order.lines}
+    due = rules.refund([rules.RefundLine(i, by_id[i].sku, by_id[i].quantity, by_id[i].net_amount,
+                                         by_id[i].tax_amount, by_id[i].returned_qty, q)
+                        for i, q in sorted(accepted.items())], order.currency)
+    ret.refund_amount = due.total
+    if due.lines:
+        totals = {"net": plain(due.net), "tax": plain(due.tax), "total": plain(due.total)}
+        _on_timeline(session, actor, ret, "return_refund_due", data={"currency": order.currency, **totals})
+        _emit(session, ret, "return.refund_due", {
+            "order_number": order.number, "currency": order.currency, **totals,
+            "lines": [{"order_line_id": li.order_line_id, "line_no": by_id[li.order_line_id].line_no, "sku": li.sku,
+                       "quantity": plain(li.quantity), "net": plain(net), "tax": plain(tax)}
+                      for li, net, tax in due.lines]})
+    return {"refund": plain(due.total)}
+
+
+def _exchange(session: Session, actor: Actor, ret: Return, order: Order, accepted: dict[int, Decimal]) -> dict:
+    """A released exchange shipment of the accepted units (fulfilment reserves them; short: Conflict)."""
+    items = [(li.id, li.product_id, accepted[li.id]) for li in sorted(order.lines, key=lambda li: li.id)
+             if accepted.get(li.id, ZERO) > 0]
+    if not items:
+        return {}
+    shipment = fulfillment.create_exchange_shipment(session, actor, company_id=ret.company_id, order_id=order.id,
+                                                    return_id=ret.id, rma=ret.rma_number, items=items)
+    ret.exchange_shipment_id = shipment.id
+    return {"exchange_shipment": shipment.number}
+
+
 def inspect(session: Session, actor: Actor, company_id: int, return_id: int, data) -> Return:
     """Inspect what came back and close the return in one step: restocked units go back on hand in the
     receiving warehouse; damaged and refused ones do not (no stock move: they never join sellable
@@ -474,28 +505,10 @@ def inspect(session: Session, actor: Actor, company_id: int, return_id: int, dat
     outbound.put_back(session, actor, company_id, ret.warehouse_id, sorted(restock.items()), ret.rma_number)
 
     by_id = {li.id: li for li in order.lines}
-    result: dict = {"outcome": outcome}
     if outcome == "refund":
-        due = rules.refund([rules.RefundLine(i, by_id[i].sku, by_id[i].quantity, by_id[i].net_amount,
-                                             by_id[i].tax_amount, by_id[i].returned_qty, q)
-                            for i, q in sorted(accepted.items())], order.currency)
-        ret.refund_amount = due.total
-        result |= {"refund": plain(due.total)}
-        if due.lines:
-            lines = [{"order_line_id": li.order_line_id, "line_no": by_id[li.order_line_id].line_no, "sku": li.sku,
-                      "quantity": plain(li.quantity), "net": plain(net), "tax": plain(tax)}
-                     for li, net, tax in due.lines]
-            _on_timeline(session, actor, ret, "return_refund_due", data={
-                "currency": order.currency, "net": plain(due.net), "tax": plain(due.tax), "total": plain(due.total)})
-            _emit(session, ret, "return.refund_due", {
-                "order_number": order.number, "currency": order.currency, "lines": lines,
-                "net": plain(due.net), "tax": plain(due.tax), "total": plain(due.total)})
-    elif any(q > 0 for q in accepted.values()):
-        shipment = fulfillment.create_exchange_shipment(
-            session, actor, company_id, order.id, ret.id, ret.rma_number,
-            [(i, by_id[i].product_id, q) for i, q in sorted(accepted.items()) if q > 0])
-        ret.exchange_shipment_id = shipment.id
-        result |= {"exchange_shipment": shipment.number}
+        result = {"outcome": outcome, **_refund(session, actor, ret, order, accepted)}
+    else:
+        result = {"outcome": outcome, **_exchange(session, actor, ret, order, accepted)}
     for i, q in accepted.items():
         by_id[i].returned_qty += q
     _mark_returned(session, accepted)
