@@ -5,6 +5,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from o2c.core.db import read_session
+from o2c.core.errors import Forbidden
 from o2c.core.schemas import IdPath, Page
 from o2c.fulfillment import service
 from o2c.fulfillment.printing import pick_list_html
@@ -12,10 +13,16 @@ from o2c.fulfillment.schemas import (
     BoxIn, BoxOut, BoxSuggestion, CloseIn, PackageOut, PickListOut, PicksIn, PolicyIn, PolicyOut, ReasonIn,
     ReviewIn, ScanIn, ScanOut, ShipmentOut, WaveIn, WaveOut,
 )
-from o2c.web.deps import CtxDep, IdemKey, ReaderDep, cursor_to_id
+from o2c.web.deps import Ctx, CtxDep, IdemKey, ReaderDep, cursor_to_id
 from o2c.web.responses import change, create
 
 router = APIRouter(tags=["fulfillment"])
+
+
+def _staff(ctx: Ctx) -> None:
+    """Waves and pick lists hold every customer's shipments: the warehouse's own records."""
+    if ctx.actor.customer_id is not None:
+        raise Forbidden("waves and pick lists are the warehouse's internal records, not shown to portal users")
 
 
 @router.post("/waves", status_code=201, response_model=WaveOut)
@@ -28,18 +35,21 @@ def release_wave(data: WaveIn, ctx: CtxDep, idempotency_key: IdemKey = None):
 
 @router.get("/waves", response_model=list[WaveOut])
 def list_waves(ctx: ReaderDep, limit: int = Query(50, ge=1, le=500)):
+    _staff(ctx)
     with read_session() as s:
         return [WaveOut.model_validate(service.wave_view(s, w)) for w in service.list_waves(s, ctx.company_id, limit)]
 
 
 @router.get("/waves/{wave_id}", response_model=WaveOut)
 def get_wave(wave_id: IdPath, ctx: ReaderDep):
+    _staff(ctx)
     with read_session() as s:
         return WaveOut.model_validate(service.wave_view(s, service.get_wave(s, ctx.company_id, wave_id)))
 
 
 @router.get("/pick-lists/{pick_list_id}", response_model=PickListOut)
 def get_pick_list(pick_list_id: IdPath, ctx: ReaderDep):
+    _staff(ctx)
     with read_session() as s:
         return PickListOut.model_validate(service.pick_list_view(s, service.get_pick_list(s, ctx.company_id, pick_list_id)))
 
@@ -47,6 +57,7 @@ def get_pick_list(pick_list_id: IdPath, ctx: ReaderDep):
 @router.get("/pick-lists/{pick_list_id}/print", response_class=HTMLResponse)
 def print_pick_list(pick_list_id: IdPath, ctx: ReaderDep):
     """The pick list as a page to print or to follow on a handheld, stops in walking order."""
+    _staff(ctx)
     with read_session() as s:
         return HTMLResponse(pick_list_html(service.pick_list_view(s, service.get_pick_list(s, ctx.company_id, pick_list_id))))
 
