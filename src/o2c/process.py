@@ -65,6 +65,22 @@ def send_tracking_update(session: Session, event: OutboxEvent) -> None:
     email.send(customer.email, subject, body, message_id=f"shipment-{sh.id}-event-{event.id}")
 
 
+@external
+def send_return_notice(session: Session, event: OutboxEvent) -> None:
+    """Return authorised or rejected: the customer learns the RMA and where the label is, or why not."""
+    from o2c.customers.models import Customer
+    from o2c.integrations import email
+    from o2c.returns.models import Return
+    from o2c.returns.notifications import return_notice
+
+    ret = session.get(Return, event.payload["return_id"])
+    customer = session.get(Customer, ret.customer_id)
+    if not customer.email:
+        return
+    subject, body = return_notice(event.topic, customer.legal_name, ret.rma_number, event.payload)
+    email.send(customer.email, subject, body, message_id=f"return-{ret.id}-event-{event.id}")
+
+
 SUBSCRIBERS = {
     # Capture → Validate → Confirm (reserve)
     "order.confirmed": [send_order_confirmation],
@@ -79,4 +95,12 @@ SUBSCRIBERS = {
     # shipment.shipped: billing invoices the shipped quantities (issue 4); shipment.delivered: on time or late.
     "shipment.shipped": [],
     "shipment.delivered": [],
+    # Returns: request -> authorise (RMA, label) -> receive -> inspect -> refund or exchange
+    "return.requested": [],
+    "return.authorised": [send_return_notice],
+    "return.rejected": [send_return_notice],
+    "return.received": [],
+    # return.refund_due: billing issues the credit note (issue 4); an exchange ships as shipment.released.
+    "return.refund_due": [],
+    "return.closed": [],
 }

@@ -29,7 +29,8 @@ PERMISSIONS = {
     "fulfillment.write": "release waves, confirm picks, pack, check and ship parcels",
     "tracking.write": "record carrier tracking events (API, webhook, file)",
     "returns.request": "ask to return delivered goods",
-    "returns.write": "authorise, reject, receive and inspect returns",
+    "returns.write": "authorise and reject returns",
+    "returns.receive": "receive returned goods and inspect them (restock, damaged, refused)",
     "users.write": "create users and API keys",
     "company.write": "change the company's settings (price-override threshold, lead time, time zone)",
 }
@@ -40,8 +41,8 @@ ROLES: dict[str, frozenset[str]] = {
     "sales_rep": frozenset({"read", "orders.write", "orders.price_override"}),
     "pricing_approver": frozenset({"read", "holds.release_pricing"}),
     "master_data": frozenset({"read", "masterdata.write"}),
-    "warehouse": frozenset({"read", "stock.write", "fulfillment.write", "tracking.write"}),
-    "customer_service": frozenset({"read", "returns.request", "returns.write"}),
+    "warehouse": frozenset({"read", "stock.write", "fulfillment.write", "tracking.write", "returns.receive"}),
+    "customer_service": frozenset({"read", "returns.request", "returns.write", "returns.receive"}),
     # A carrier's system posting tracking events with its API key.
     "carrier": frozenset({"read", "tracking.write"}),
     "viewer": frozenset({"read"}),

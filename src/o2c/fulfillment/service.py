@@ -674,5 +674,20 @@ def create_exchange_shipment(session: Session, actor: Actor, company_id: int, or
     session.flush()
     for sh in shipments:
         on_timeline(session, actor, sh, "exchange_shipment_released", data={"return": rma, "wave": wave.number})
+        emit(session, "shipment.released", {"shipment_id": sh.id, "order_id": sh.order_id, "wave_id": wave.id},
+             company_id=company_id, entity_id=sh.id)
     _plan_pick_lists(session, company_id, wave, shipments, None, None)
-    return shipments[0]
+    return shipments[0]  # the first; replacements split over warehouses are all on the wave
+
+
+def mark_returned(session: Session, accepted: dict[int, Decimal]) -> None:
+    """Accepted returned units (order line id -> units) count as returned on the delivered shipment
+    lines of those order lines, filled in shipment order."""
+    left = dict(accepted)
+    for sl in session.scalars(select(ShipmentLine).join(Shipment, Shipment.id == ShipmentLine.shipment_id).where(
+            ShipmentLine.order_line_id.in_(sorted(accepted)), Shipment.kind == "order", Shipment.status == "delivered")
+            .order_by(ShipmentLine.id)):
+        take = min(sl.shipped_qty - sl.returned_qty, left.get(sl.order_line_id, ZERO))
+        if take > 0:
+            sl.returned_qty += take
+            left[sl.order_line_id] -= take

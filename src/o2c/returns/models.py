@@ -22,6 +22,9 @@ class Return(Base):
     warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("warehouses.id"))  # where it comes back to
     notes: Mapped[str | None] = mapped_column(Text)
     label_tracking_number: Mapped[str | None] = mapped_column(String(40))
+    label_carrier_id: Mapped[int | None] = mapped_column(ForeignKey("carriers.id"))
+    label_service_code: Mapped[str | None] = mapped_column(String(20))
+    label_weight_kg: Mapped[Decimal | None] = mapped_column(ExactDecimal(3))
     refund_amount: Mapped[Decimal | None] = mapped_column(ExactDecimal(4))
     exchange_shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipments.id"))
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -24,7 +24,7 @@ from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from o2c.core.events import emit
-from o2c.core.models import AuditRecord, Company
+from o2c.core.models import Company
 from o2c.core.money import ZERO, plain, round_money
 from o2c.customers.models import Customer
 from o2c.fulfillment import service as fulfillment
@@ -81,19 +81,6 @@ def list_returns(session: Session, actor: Actor, company_id: int, *, status: str
     return list(session.scalars(stmt))
 
 
-def _authorisations(session: Session, order_ids: set[int]) -> dict[int, dict]:
-    """What each return's authorisation chose (carrier, service, warehouse), from the order timelines.
-
-    The returns table keeps the label's tracking number but not its carrier and service; the
-    authorisation record, written in the same transaction, does."""
-    if not order_ids:
-        return {}
-    rows = session.scalars(select(AuditRecord.data).where(
-        AuditRecord.entity == "order", AuditRecord.entity_id.in_(sorted(order_ids)),
-        AuditRecord.action == AUTHORISED_ACTION).order_by(AuditRecord.id))
-    return {d["return_id"]: d for d in rows if d and "return_id" in d}
-
-
 def views(session: Session, returns: list[Return]) -> list[dict]:
     """Returns as the API shows them, loading what they refer to once for the whole list."""
     order_ids = {r.order_id for r in returns}
@@ -104,13 +91,11 @@ def views(session: Session, returns: list[Return]) -> list[dict]:
         if order_ids else {}
     warehouses = dict(session.execute(select(Warehouse.id, Warehouse.code).where(
         Warehouse.id.in_({r.warehouse_id for r in returns if r.warehouse_id}))).all())
-    auths = _authorisations(session, order_ids)
-    formats = dict(session.execute(select(Carrier.code, Carrier.tracking_format).where(
-        Carrier.company_id.in_({r.company_id for r in returns}))).all()) if returns else {}
+    carriers = {c.id: (c.code, c.tracking_format) for c in session.scalars(select(Carrier).where(
+        Carrier.id.in_({r.label_carrier_id for r in returns if r.label_carrier_id})))}
     out = []
     for r in returns:
-        carrier = auths.get(r.id, {}).get("carrier") if r.label_tracking_number else None
-        fmt = formats.get(carrier)
+        carrier, fmt = carriers.get(r.label_carrier_id, (None, None))
         out.append({
             "id": r.id, "rma_number": r.rma_number, "order_id": r.order_id, "order_number": f"SO{r.order_id:08d}",
             "customer_id": r.customer_id, "status": r.status, "outcome": r.outcome, "currency": currency[r.order_id],
@@ -271,7 +256,7 @@ def _choose_carrier(session: Session, company: Company, code: str | None, origin
         ship_date = clock.today_in(company.timezone)
         parcel = rates.Parcel(weight_kg, ZERO, ZERO, ZERO)
         for n, c in enumerate(carriers):
-            for q in rates.quotes([rates.parse_rate_table(c.rate_table)], origin, dest, [parcel], ship_date):
+            for q in rates.quotes([shipping.parsed_table(c)], origin, dest, [parcel], ship_date):
                 found.append((q.total, q.transit_days, n, c, q))
     if found:
         _, _, _, c, q = min(found, key=lambda f: f[:3])
@@ -290,7 +275,7 @@ def _label_number(session: Session, company: Company, carrier: Carrier, return_i
     problem = None
     for width in SERIAL_WIDTHS:
         try:
-            number = shipping._tracking_number(carrier, 10**width - return_id, company.country)
+            number = shipping.tracking_number_for(carrier, 10**width - return_id, company.country)
             break
         except Conflict as exc:
             problem = exc
@@ -321,6 +306,7 @@ def authorise(session: Session, actor: Actor, company_id: int, return_id: int, c
                                     _place(wh.country, wh.postal_code), weight)
     number = _label_number(session, company, chosen, ret.id)
     ret.warehouse_id, ret.label_tracking_number = wh.id, number
+    ret.label_carrier_id, ret.label_service_code, ret.label_weight_kg = chosen.id, quote.service if quote else None, weight
     ret.authorised_by, ret.authorised_at = actor.user_id, clock.now()
     choice = {"carrier": chosen.code, "service": quote.service if quote else None, "tracking_number": number,
               "warehouse": wh.code, "label_cost": plain(quote.total) if quote else None,
@@ -356,12 +342,11 @@ def label(session: Session, actor: Actor, company_id: int, return_id: int, fmt: 
     if not ret.label_tracking_number:
         raise Conflict(f"return {ret.rma_number} is {ret.status} and has no label: labels come with the authorisation",
                        current_status=ret.status)
-    choice = _authorisations(session, {ret.order_id})[ret.id]
     company = session.get(Company, company_id)
     order = session.get(Order, ret.order_id)
     wh = session.get(Warehouse, ret.warehouse_id)
-    carrier = shipping.get_carrier(session, company_id, choice["carrier"])
-    service = rates.parse_rate_table(carrier.rate_table).service(choice["service"]) if choice["service"] else None
+    carrier = session.get(Carrier, ret.label_carrier_id)
+    service = shipping.parsed_table(carrier).service(ret.label_service_code) if ret.label_service_code else None
     ship_from = labels.LabelAddress(
         order.ship_to_name or session.get(Customer, order.customer_id).legal_name,
         *(getattr(order, f"ship_to_{k}") or "" for k in ("line1", "line2", "city", "region", "postal_code", "country")))
@@ -371,7 +356,7 @@ def label(session: Session, actor: Actor, company_id: int, return_id: int, fmt: 
         ship_from=ship_from, ship_to=ship_to, carrier_name=carrier.name,
         service_name=f"RETURN {service.name}" if service else "RETURN",
         tracking_number=ret.label_tracking_number, sscc=labels.sscc(RETURN_SSCC_EXTENSION, prefix, ret.id),
-        weight_kg=Decimal(choice["weight_kg"]), package_no=1, package_count=1, order_number=order.number,
+        weight_kg=ret.label_weight_kg, package_no=1, package_count=1, order_number=order.number,
         shipment_number=ret.rma_number, ship_date=_local_date(ret.authorised_at, company.timezone),
         company_prefix_length=len(prefix))
     return labels.label_zpl(lab) if fmt == "zpl" else labels.label_pdf(lab)
@@ -387,7 +372,7 @@ def _line_nos(session: Session, ret: Return) -> dict[int, int]:
 
 def receive(session: Session, actor: Actor, company_id: int, return_id: int, data) -> Return:
     """The parcel arrived: what is in it, per line (at most what was authorised), and where."""
-    require(actor, "returns.write")
+    require(actor, "returns.receive")
     ret = get_return(session, actor, company_id, return_id, lock=True)
     rules.check_transition(ret.rma_number, ret.status, rules.RECEIVED)
     nos = _line_nos(session, ret)
@@ -429,18 +414,6 @@ def _split(ret: Return, rows: dict[int, ReturnLine], parts: dict[int, list[tuple
             row.received_qty -= q
 
 
-def _mark_returned(session: Session, accepted: dict[int, Decimal]) -> None:
-    """Accepted units count as returned on the delivered shipment lines, filled in shipment order."""
-    left = dict(accepted)
-    for sl in session.scalars(select(ShipmentLine).join(Shipment, Shipment.id == ShipmentLine.shipment_id).where(
-            ShipmentLine.order_line_id.in_(sorted(accepted)), Shipment.kind == "order", Shipment.status == "delivered")
-            .order_by(ShipmentLine.id)):
-        take = min(sl.shipped_qty - sl.returned_qty, left.get(sl.order_line_id, ZERO))
-        if take > 0:
-            sl.returned_qty += take
-            left[sl.order_line_id] -= take
-
-
 def _refund(session: Session, actor: Actor, ret: Return, order: Order, accepted: dict[int, Decimal]) -> dict:
     """The refund of the accepted units, handed to billing as return.refund_due (before the order lines
     count them as returned: the proration starts where earlier returns left off)."""
@@ -478,7 +451,7 @@ def inspect(session: Session, actor: Actor, company_id: int, return_id: int, dat
     stock). Restocked and damaged units are accepted: they are refunded (return.refund_due for billing)
     or replaced by an exchange shipment. Refused units go back to the customer. A short of stock for
     the exchange refuses the whole inspection and changes nothing (decide `outcome: refund` instead)."""
-    require(actor, "returns.write")
+    require(actor, "returns.receive")
     ret = get_return(session, actor, company_id, return_id, lock=True)
     rules.check_transition(ret.rma_number, ret.status, rules.INSPECTED)
     order = orders.get_order(session, actor, company_id, ret.order_id, lock=True)
@@ -511,7 +484,7 @@ def inspect(session: Session, actor: Actor, company_id: int, return_id: int, dat
         result = {"outcome": outcome, **_exchange(session, actor, ret, order, accepted)}
     for i, q in accepted.items():
         by_id[i].returned_qty += q
-    _mark_returned(session, accepted)
+    fulfillment.mark_returned(session, accepted)
 
     ret.closed_at = clock.now()
     _move(session, actor, ret, rules.CLOSED, "return_closed", data=result)

@@ -301,7 +301,7 @@ def ship(session: Session, actor: Actor, company_id: int, shipment_id: int, data
 
     for n, pkg in enumerate(sh.packages, start=1):
         pkg.sscc = labels.sscc(0, company.gs1_prefix or DEMO_GS1_PREFIX, pkg.id)
-        pkg.tracking_number = _tracking_number(carrier, pkg.id, company.country)
+        pkg.tracking_number = tracking_number_for(carrier, pkg.id, company.country)
         pkg.status = "shipped"
     now = clock.now()
     outgoing = []
@@ -332,7 +332,8 @@ def ship(session: Session, actor: Actor, company_id: int, shipment_id: int, data
     return sh
 
 
-def _tracking_number(carrier: Carrier, serial: int, country: str) -> str:
+def tracking_number_for(carrier: Carrier, serial: int, country: str) -> str:
+    """A tracking number in the carrier's format for parcel (or return label) `serial`."""
     args = dict(TRACKING_ARGS.get(carrier.tracking_format, {}))
     if carrier.tracking_format in ("ups", "usps_impb"):
         args["account"] = carrier.account

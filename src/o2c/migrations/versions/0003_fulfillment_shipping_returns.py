@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-26 02:58:34.978325
+Create Date: 2026-11-26 03:16:35.646439
 """
 from alembic import op
 import sqlalchemy as sa
@@ -177,6 +177,9 @@ def upgrade() -> None:
     sa.Column('warehouse_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('notes', sa.Text(), nullable=True),
     sa.Column('label_tracking_number', sa.String(length=40), nullable=True),
+    sa.Column('label_carrier_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('label_service_code', sa.String(length=20), nullable=True),
+    sa.Column('label_weight_kg', o2c.core.db.ExactDecimal(3), nullable=True),
     sa.Column('refund_amount', o2c.core.db.ExactDecimal(4), nullable=True),
     sa.Column('exchange_shipment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('requested_by', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
@@ -190,6 +193,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['company_id'], ['companies.id'], name=op.f('fk_returns_company_id_companies')),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_returns_customer_id_customers')),
     sa.ForeignKeyConstraint(['exchange_shipment_id'], ['shipments.id'], name=op.f('fk_returns_exchange_shipment_id_shipments')),
+    sa.ForeignKeyConstraint(['label_carrier_id'], ['carriers.id'], name=op.f('fk_returns_label_carrier_id_carriers')),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_returns_order_id_orders')),
     sa.ForeignKeyConstraint(['requested_by'], ['users.id'], name=op.f('fk_returns_requested_by_users')),
     sa.ForeignKeyConstraint(['warehouse_id'], ['warehouses.id'], name=op.f('fk_returns_warehouse_id_warehouses')),
