@@ -97,6 +97,7 @@ def test_demo_adds_up_and_a_second_run_reuses_it(db, monkeypatch):
     assert f.failures == [] and f.shipped == f.shipments > 0
     assert (f.short_picks, f.held_parcels) == (1, 1)
     assert f.delivered > 0 and f.late >= 1 and f.delivered + f.in_transit == f.shipped
+    assert f.returns == 1
     assert "Warehouse: 1 wave" in text
 
     # no mail server: the events wait in the outbox, and the demo says so
@@ -104,7 +105,7 @@ def test_demo_adds_up_and_a_second_run_reuses_it(db, monkeypatch):
     assert "stay in the outbox" in text
 
     # the login it printed works, for users of every role
-    assert set(report.keys) == {"admin", "desk", "rep", "approver", "keeper", "viewer"}
+    assert set(report.keys) == {"admin", "desk", "rep", "approver", "keeper", "service", "viewer"}
     with read_session() as s:
         for username, key in report.keys.items():
             assert key in text
@@ -138,7 +139,9 @@ def test_demo_adds_up_and_a_second_run_reuses_it(db, monkeypatch):
                                  .where(OutboxEvent.topic.in_(["order.confirmed", "order.backordered"]),
                                         Order.status.in_(["confirmed", "backordered"])))
         # and one notice per tracking step of every shipment (every demo customer has an email address)
-        notices = s.scalar(select(func.count()).select_from(OutboxEvent).where(OutboxEvent.topic == "shipment.tracking"))
+        # and the return's authorisation
+        notices = s.scalar(select(func.count()).select_from(OutboxEvent).where(
+            OutboxEvent.topic.in_(["shipment.tracking", "return.authorised", "return.rejected"])))
     assert len(server.messages) == confirmations + notices
     assert all(rcpt[0].startswith("purchasing@") for rcpt, _ in server.messages)
     _check_books(report.company_id)

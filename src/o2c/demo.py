@@ -44,6 +44,7 @@ USERS = {
     "rep": (["sales_rep"], "Sam Rep (sales)"),
     "approver": (["pricing_approver"], "Pat Approver (pricing)"),
     "keeper": (["warehouse"], "Kim Keeper (warehouse)"),
+    "service": (["customer_service"], "Cory Service (customer service)"),
     "viewer": (["viewer"], "Vic Viewer (management)"),
 }
 

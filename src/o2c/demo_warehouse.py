@@ -28,6 +28,8 @@ def _zones() -> list[dict]:
         for d in range(10):
             out.append({"origin": origin, "country": "US", "from": f"{d}00", "to": f"{d}99",
                         "zone": 2 + min(abs(d - digit), 6)})
+    # from anywhere else in the US (return labels start at the customer's address): a middle zone
+    out.append({"origin": "*", "country": "US", "from": "000", "to": "999", "zone": 5})
     out.append({"origin": "*", "country": "DE", "zone": 9})
     return out
 
@@ -186,9 +188,11 @@ def run_day(cid: int, actors: dict[str, Actor], rng: random.Random, start: datet
                 transaction(lambda s: shipping.track(s, carrier, cid, shipping.Scan(number, kind, when, where), "api"))
             except (ValidationFailed, Conflict) as exc:
                 report.failures.append(f"tracking {number}: {exc}")
+    report.returns = _a_return(cid, actors, shipped, start + timedelta(days=8))
     with read_session() as s:
         from o2c.fulfillment.models import Shipment
-        rows = s.execute(select(Shipment.status, Shipment.on_time).where(Shipment.company_id == cid)).all()
+        rows = s.execute(select(Shipment.status, Shipment.on_time).where(
+            Shipment.company_id == cid, Shipment.kind == "order")).all()
     report.delivered = sum(1 for st, _ in rows if st == "delivered")
     report.late = sum(1 for st, ok in rows if st == "delivered" and ok is False)
     report.in_transit = sum(1 for st, _ in rows if st == "in_transit")
@@ -202,3 +206,29 @@ def _expected_weight(session: Session, actor: Actor, cid: int, package_id: int) 
     box = fulfillment.suggest_box(session, actor, cid, package_id)["box"]
     tare = next((D(t) for code, *_x, t in BOXES if code == box), D(0))
     return sum((it.weight_kg * it.quantity for it in fulfillment.items_of(session, pkg)), D(0)) + tare
+
+
+def _a_return(cid: int, actors: dict[str, Actor], shipped: list[dict], when: datetime) -> int:
+    """A week after delivery a customer sends one unit back, damaged in transit: customer service
+    authorises it (RMA and label), the warehouse receives and inspects it, and the refund goes to billing."""
+    from o2c.fulfillment import service as fulfillment
+    from o2c.returns import service as returns
+    from o2c.returns.schemas import InspectIn, ReceiveIn, ReturnIn
+
+    clock.freeze(when)
+    with read_session() as s:
+        delivered = [sh for sh in shipped if fulfillment.get_shipment(s, actors["keeper"], cid, sh["id"]).status == "delivered"]
+    for sh in delivered:
+        line = next((li for li in sh["lines"] if li["shipped_qty"] >= 2 and li["shipped_qty"] % 1 == 0), None)
+        if line is None:
+            continue
+        service, keeper = actors["service"], actors["keeper"]
+        ret = transaction(lambda s: returns.request(s, service, cid, ReturnIn(
+            order_id=sh["order_id"], outcome="refund", notes="the box arrived crushed",
+            lines=[{"line_no": line["line_no"], "quantity": 1, "reason": "damaged_in_transit"}])).id)
+        transaction(lambda s: returns.authorise(s, service, cid, ret))
+        transaction(lambda s: returns.receive(s, keeper, cid, ret, ReceiveIn(lines=[{"line_no": line["line_no"], "quantity": 1}])))
+        transaction(lambda s: returns.inspect(s, keeper, cid, ret, InspectIn(
+            lines=[{"line_no": line["line_no"], "condition": "damaged"}])))
+        return 1
+    return 0
