@@ -148,7 +148,7 @@ def _story(api, smtp):
     held = r.json()
     assert (held["status"], held["box_code"], held["expected_weight_kg"]) == ("qc_hold", "M", "12.3")
     r = api.post(f"/shipments/{big_sh['id']}/ship", user="keeper", json={})
-    assert r.status_code == 409 and "not closed" in r.json()["detail"]  # an unchecked parcel does not ship
+    assert r.status_code == 409 and f"parcel {pkg['id']} is held by the weight check" in r.json()["detail"]
     r = api.post(f"/packages/{pkg['id']}/review", user="keeper", json={"decision": "reopen", "reason": "weight 2.2 kg light"})
     assert r.json()["status"] == "open"
     closed = api.post(f"/packages/{pkg['id']}/close", user="keeper", json={"weight_kg": "12.2"}).json()

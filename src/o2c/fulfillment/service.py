@@ -570,6 +570,17 @@ def _advance_packed(session: Session, actor: Actor, sh: Shipment) -> None:
     session.flush()
 
 
+def unpacked_reason(sh: Shipment) -> str:
+    """Why a shipment is not packed yet, in the packer's words: what is missing, which parcel is open or held."""
+    if sh.status == "released":
+        return "it is not picked yet"
+    parts = [f"{sl.sku}: {plain(sl.picked_qty - sl.packed_qty)} picked but not in a parcel"
+             for sl in sh.lines if sl.packed_qty < sl.picked_qty]
+    parts += [f"parcel {p.id} is {'held by the weight check' if p.status == 'qc_hold' else 'not closed'}"
+              for p in sh.packages if p.status not in ("closed", "shipped")]
+    return "; ".join(parts) or "nothing is packed yet"
+
+
 def package_view(pkg: Package) -> dict:
     return {"id": pkg.id, "shipment_id": pkg.shipment_id, "status": pkg.status, "box_code": pkg.box_code,
             "expected_weight_kg": pkg.expected_weight_kg, "weighed_weight_kg": pkg.weighed_weight_kg,

@@ -268,11 +268,8 @@ def ship(session: Session, actor: Actor, company_id: int, shipment_id: int, data
                                    "(or neither, to let rate shopping choose)")
     sh = fulfillment.get_shipment(session, actor, company_id, shipment_id, lock=True)
     if sh.status != "packed":
-        unpacked = [p.id for p in sh.packages if p.status != "closed"]
-        detail = (f"parcels {', '.join(map(str, unpacked))} are not closed and checked" if unpacked
-                  else "nothing is packed yet")
-        raise Conflict(f"shipment {sh.number} is {sh.status}: it ships once every picked item is packed ({detail})",
-                       current_status=sh.status)
+        raise Conflict(f"shipment {sh.number} is {sh.status}: it ships once every picked item is packed "
+                       f"({fulfillment.unpacked_reason(sh)})", current_status=sh.status)
     company = session.get(Company, company_id)
     wh = session.get(Warehouse, sh.warehouse_id)
     tables = _tables(session, company_id)
