@@ -229,7 +229,7 @@ def test_a_shipment_ships_only_once_everything_picked_is_in_closed_parcels(api, 
     ])
     pick_all(api, floor["wave"])
     problem = assert_problem(api.post(f"/shipments/{picked}/ship", user="keeper", json={}), 409)
-    assert "nothing is packed" in problem["detail"] and problem["current_status"] == "picked"
+    assert "WIDGET: 10 picked but not in a parcel" in problem["detail"] and problem["current_status"] == "picked"
     parcel = open_parcel(api, picked)
     scan(api, parcel["id"], "WIDGET", 5)  # half of it in a parcel still open
     failures += refusals(api, [
@@ -238,7 +238,7 @@ def test_a_shipment_ships_only_once_everything_picked_is_in_closed_parcels(api, 
     ])
     assert not failures, "\n".join(failures)
     problem = assert_problem(api.post(f"/shipments/{picked}/ship", user="keeper", json={}), 409)
-    assert f"parcels {parcel['id']} are not closed" in problem["detail"]
+    assert f"parcel {parcel['id']} is not closed" in problem["detail"]
 
 
 # --- shipping -------------------------------------------------------------------------------------
@@ -310,7 +310,8 @@ def test_bad_carriers_and_rate_tables_are_refused_and_the_old_table_stays(api, f
          {"user": "admin", "json": {**carrier, "rate_table": {k: v for k, v in good.items() if k != "services"}}},
          422, "rate_table.services", "missing"),
         ("a code in use", "post", "/carriers",
-         {"user": "admin", "json": {**carrier, "code": "PARCELCO", "rate_table": good}}, 409, None, None),
+         {"user": "admin", "json": {**carrier, "code": "PARCELCO", "rate_table": {**good, "carrier": "PARCELCO"}}},
+         409, None, None),
         ("a webhook secret too short to be safe", "post", "/carriers",
          {"user": "admin", "json": {**carrier, "webhook_secret": "abc", "rate_table": good}},
          422, "webhook_secret", None),
