@@ -370,11 +370,32 @@ def _advance_picked(session: Session, actor: Actor, shipment_ids: set[int]) -> N
             ShipmentLine, ShipmentLine.id == PickTask.shipment_line_id).where(
             ShipmentLine.shipment_id == sh.id, PickTask.picked_qty.is_(None)))
         if pending == 0 and sh.status == "released":
+            if all(sl.picked_qty == 0 for sl in sh.lines):
+                _close_not_found(session, actor, sh)
+                continue
             sh.status, sh.updated_at = "picked", clock.now()
             sh.version += 1
             short = {sl.sku: plain(sl.quantity - sl.picked_qty) for sl in sh.lines if sl.picked_qty < sl.quantity}
             on_timeline(session, actor, sh, "shipment_picked", from_status="released", to_status="picked",
                         data={"picked": {sl.sku: plain(sl.picked_qty) for sl in sh.lines}, **({"short": short} if short else {})})
+
+
+def _close_not_found(session: Session, actor: Actor, sh: Shipment) -> None:
+    """Nothing of the shipment was in its bins: there is nothing to pack, so it closes at once. The
+    books are corrected as for any short pick (the missing units written off on hand, their
+    reservations given up), and the order lines are reserved again where stock allows, or backordered."""
+    from o2c.orders import service as orders  # orders builds on nothing of fulfilment at import time
+
+    outbound.ship(session, actor, sh.company_id, [
+        outbound.Outgoing(sl.order_line_id, sl.product_id, sh.warehouse_id, sl.quantity, ZERO) for sl in sh.lines],
+        sh.number)
+    sh.status, sh.updated_at = "cancelled", clock.now()
+    sh.version += 1
+    on_timeline(session, actor, sh, "shipment_not_found", from_status="released", to_status="cancelled",
+                reason="nothing was found in the bins", data={"short": {sl.sku: plain(sl.quantity) for sl in sh.lines}})
+    if sh.kind == "order":
+        orders.record_shipment(session, actor, sh.company_id, sh.order_id, sh.number,
+                               {sl.order_line_id: (sl.quantity, ZERO) for sl in sh.lines})
 
 
 def _close_wave_if_done(session: Session, wave_id: int) -> None:

@@ -575,7 +575,10 @@ def record_shipment(session: Session, actor: Actor, company_id: int, order_id: i
                 short_lines.append(li)
     if short_lines and not change.account.ship_complete:
         _reserve_lines(change, short_lines)
-    order.shipment_state = "shipped" if all(li.shipped_qty >= li.quantity for li in order.lines) else "partial"
+    if all(li.shipped_qty >= li.quantity for li in order.lines):
+        order.shipment_state = "shipped"
+    else:
+        order.shipment_state = "partial" if any(li.shipped_qty for li in order.lines) else "none"
     order.updated_at = clock.now()
     order.version += 1
     data = {"shipment": shipment_number, "shipment_state": order.shipment_state,
