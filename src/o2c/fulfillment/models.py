@@ -8,6 +8,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from o2c.core.db import Base, ExactDecimal, Id, JsonType, UtcDateTime
+from o2c.orders.models import ShipToColumns
 
 
 class FulfillmentPolicy(Base):
@@ -38,7 +39,7 @@ class Wave(Base):
         return f"WV{self.id:06d}"
 
 
-class Shipment(Base):
+class Shipment(ShipToColumns, Base):
     """One order's goods from one warehouse. Its shipped quantities are what billing invoices."""
 
     __tablename__ = "shipments"
@@ -51,13 +52,6 @@ class Shipment(Base):
     return_id: Mapped[int | None] = mapped_column(Integer)  # the return an exchange ships against
     # released -> picked -> packed -> shipped -> in_transit -> out_for_delivery -> delivered (exception)
     status: Mapped[str] = mapped_column(String(20))
-    ship_to_name: Mapped[str | None] = mapped_column(String(200))
-    ship_to_line1: Mapped[str | None] = mapped_column(String(200))
-    ship_to_line2: Mapped[str | None] = mapped_column(String(200))
-    ship_to_city: Mapped[str | None] = mapped_column(String(100))
-    ship_to_region: Mapped[str | None] = mapped_column(String(100))
-    ship_to_postal_code: Mapped[str | None] = mapped_column(String(20))
-    ship_to_country: Mapped[str | None] = mapped_column(String(2))
     promised_date: Mapped[date | None] = mapped_column(Date)
     carrier_id: Mapped[int | None] = mapped_column(ForeignKey("carriers.id"))
     service_code: Mapped[str | None] = mapped_column(String(20))

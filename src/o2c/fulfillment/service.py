@@ -202,8 +202,7 @@ def release_wave(session: Session, actor: Actor, company_id: int, data) -> Wave:
         o = orders[oid]
         sh = Shipment(company_id=company_id, order_id=oid, warehouse_id=wh, wave_id=wave.id, kind="order",
                       status="released", promised_date=o.expected_date, created_at=now, updated_at=now, version=1,
-                      **{f"ship_to_{k}": getattr(o, f"ship_to_{k}") for k in
-                         ("name", "line1", "line2", "city", "region", "postal_code", "country")})
+                      **o.ship_to_columns())
         qty: dict[int, Decimal] = defaultdict(Decimal)
         for r in rs:
             qty[r.line_id] += r.quantity
@@ -624,7 +623,7 @@ def shipment_view(session: Session, sh: Shipment) -> dict:
         "shipping_cost": round_money(sh.shipping_cost, session.get(Company, sh.company_id).currency)
         if sh.shipping_cost is not None else None,
         "tracking_url": shipping.tracking_link(session, sh),
-        "ship_to": {k: getattr(sh, f"ship_to_{k}") for k in ("name", "line1", "line2", "city", "region", "postal_code", "country")},
+        "ship_to": sh.ship_to(),
         "lines": [{"id": sl.id, "line_no": lines[sl.order_line_id].line_no, "sku": sl.sku, "quantity": sl.quantity,
                    "picked_qty": sl.picked_qty, "packed_qty": sl.packed_qty, "shipped_qty": sl.shipped_qty,
                    "returned_qty": sl.returned_qty} for sl in sh.lines],
@@ -696,8 +695,7 @@ def create_exchange_shipment(session: Session, actor: Actor, company_id: int, or
     for wh, takes in sorted(by_wh.items()):
         sh = Shipment(company_id=company_id, order_id=order_id, warehouse_id=wh, wave_id=wave.id, kind="exchange",
                       return_id=return_id, status="released", promised_date=None, created_at=now, updated_at=now,
-                      version=1, **{f"ship_to_{k}": getattr(order, f"ship_to_{k}") for k in
-                                    ("name", "line1", "line2", "city", "region", "postal_code", "country")})
+                      version=1, **order.ship_to_columns())
         sh.lines = [ShipmentLine(order_line_id=t.line_id, product_id=t.product_id, sku=skus[t.product_id],
                                  quantity=t.quantity, picked_qty=ZERO, packed_qty=ZERO, shipped_qty=ZERO,
                                  returned_qty=ZERO) for t in takes]

@@ -8,9 +8,29 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from o2c.core.db import Base, ExactDecimal, Id, JsonType, UtcDateTime
+from o2c.orders.rules import SHIP_TO
 
 
-class Order(Base):
+class ShipToColumns:
+    """Where goods go: on the order, and copied onto each of its shipments when they are released."""
+
+    ship_to_name: Mapped[str | None] = mapped_column(String(200))
+    ship_to_line1: Mapped[str | None] = mapped_column(String(200))
+    ship_to_line2: Mapped[str | None] = mapped_column(String(200))
+    ship_to_city: Mapped[str | None] = mapped_column(String(100))
+    ship_to_region: Mapped[str | None] = mapped_column(String(100))
+    ship_to_postal_code: Mapped[str | None] = mapped_column(String(20))
+    ship_to_country: Mapped[str | None] = mapped_column(String(2))
+
+    def ship_to(self) -> dict:
+        return {k: getattr(self, f"ship_to_{k}") for k in SHIP_TO}
+
+    def ship_to_columns(self) -> dict:
+        """The ship-to as column values, to copy onto another record with these columns."""
+        return {f"ship_to_{k}": getattr(self, f"ship_to_{k}") for k in SHIP_TO}
+
+
+class Order(ShipToColumns, Base):
     __tablename__ = "orders"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
@@ -19,13 +39,6 @@ class Order(Base):
     po_number: Mapped[str | None] = mapped_column(String(60))
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(20))
-    ship_to_name: Mapped[str | None] = mapped_column(String(200))
-    ship_to_line1: Mapped[str | None] = mapped_column(String(200))
-    ship_to_line2: Mapped[str | None] = mapped_column(String(200))
-    ship_to_city: Mapped[str | None] = mapped_column(String(100))
-    ship_to_region: Mapped[str | None] = mapped_column(String(100))
-    ship_to_postal_code: Mapped[str | None] = mapped_column(String(20))
-    ship_to_country: Mapped[str | None] = mapped_column(String(2))
     requested_date: Mapped[date | None] = mapped_column(Date)
     expected_date: Mapped[date | None] = mapped_column(Date)
     order_date: Mapped[date] = mapped_column(Date)

@@ -65,7 +65,7 @@ def order_view(order: Order) -> dict:
         "id": order.id, "number": order.number, "customer_id": order.customer_id, "channel": order.channel,
         "po_number": order.po_number, "currency": order.currency, "status": order.status,
         "shipment_state": order.shipment_state, "priority": order.priority,
-        "ship_to": {k: getattr(order, f"ship_to_{k}") for k in SHIP_TO},
+        "ship_to": order.ship_to(),
         "requested_date": order.requested_date, "expected_date": order.expected_date,
         "order_date": order.order_date, "notes": order.notes, "subtotal": money(order.subtotal),
         "discount_total": money(order.discount_total), "tax_total": money(order.tax_total),
