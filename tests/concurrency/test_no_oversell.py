@@ -16,7 +16,6 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from o2c.core import db as o2c_db
 from o2c.core.auth import SYSTEM, actor_for_user
 from o2c.core.db import dispose_engines, read_session, transaction
 from o2c.core.models import User
@@ -27,6 +26,7 @@ from o2c.inventory.schemas import StockSet
 from o2c.orders import service as orders
 from o2c.orders.models import Order, OrderLine
 from o2c.orders.schemas import OrderIn
+from tests.concurrency.support import count_retries
 from tests.world import make
 
 CLIENTS = 50
@@ -39,16 +39,7 @@ def race(pg, monkeypatch):
     get_settings.cache_clear()
     dispose_engines()
     world = make()
-    retried: list[str] = []
-    original = o2c_db.is_retryable
-
-    def counting(exc):
-        ok = original(exc)
-        if ok:
-            retried.append(getattr(getattr(exc, "orig", None), "sqlstate", None) or str(exc)[:40])
-        return ok
-
-    monkeypatch.setattr(o2c_db, "is_retryable", counting)
+    retried = count_retries(monkeypatch)
     with read_session() as s:
         desk = actor_for_user(s, s.get(User, world["ids"]["desk"]))
     yield world, desk, retried, pg

@@ -21,7 +21,6 @@ from sqlalchemy import create_engine, func, select, text
 
 from o2c.catalog.models import Product
 from o2c.core import clock
-from o2c.core import db as o2c_db
 from o2c.core.db import dispose_engines, read_session
 from o2c.core.models import OutboxEvent
 from o2c.core.settings import get_settings
@@ -31,6 +30,7 @@ from o2c.inventory.models import Reservation, Stock, StockMove, Warehouse
 from o2c.orders.models import OrderLine
 from o2c.shipping.models import TrackingEvent
 from o2c.web.app import create_app
+from tests.concurrency.support import count_retries
 from tests.conftest import Api
 from tests.fulfillment.flow import MONDAY, ok, pack, pick_all, place, shipment_of
 from tests.shipping_world import equip
@@ -56,16 +56,7 @@ def floor(pg, monkeypatch):
     count of retried transactions."""
     clock.freeze(MONDAY)
     world = make()
-    retried: list[str] = []
-    original = o2c_db.is_retryable
-
-    def counting(exc):
-        found = original(exc)
-        if found:
-            retried.append(getattr(getattr(exc, "orig", None), "sqlstate", None) or str(exc)[:40])
-        return found
-
-    monkeypatch.setattr(o2c_db, "is_retryable", counting)
+    retried = count_retries(monkeypatch)
     with TestClient(create_app(), raise_server_exceptions=False) as client:
         api = Api(client, world["keys"])
         equip(api)
