@@ -19,17 +19,17 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, text
 
-from o2c.catalog.models import Product
 from o2c.core import clock
 from o2c.core.db import dispose_engines, read_session
 from o2c.core.models import OutboxEvent
 from o2c.core.settings import get_settings
 from o2c.fulfillment import service as fulfillment
 from o2c.fulfillment.models import Shipment, ShipmentLine
-from o2c.inventory.models import Reservation, Stock, StockMove, Warehouse
+from o2c.inventory.models import Stock, StockMove
 from o2c.orders.models import OrderLine
 from o2c.shipping.models import TrackingEvent
 from o2c.web.app import create_app
+from tests.books import assert_books_agree, stock
 from tests.concurrency.support import count_retries
 from tests.conftest import Api
 from tests.fulfillment.flow import MONDAY, ok, pack, pick_all, place, shipment_of
@@ -156,17 +156,6 @@ def assert_each_line_in_one_open_shipment(lines: dict[int, D]) -> None:
     assert per_line == lines, "a line's shipments do not add up to what it had reserved"
 
 
-def assert_books_agree() -> None:
-    """Every stock row's reserved figure is its reservations' sum and within what is on hand."""
-    with read_session() as s:
-        held = defaultdict(D)
-        for p, w, q in s.execute(select(Reservation.product_id, Reservation.warehouse_id, Reservation.quantity)):
-            held[(p, w)] += q
-        for row in s.scalars(select(Stock)):
-            assert row.reserved == held.get((row.product_id, row.warehouse_id), D(0)), row.id
-            assert D(0) <= row.reserved <= row.on_hand, row.id
-
-
 def release(api, **body):
     return lambda: api.post("/waves", user="keeper", json=body)
 
@@ -178,7 +167,7 @@ def test_two_waves_released_at_once_release_each_line_once(floor):
         ids = [place(api, customer, lines, po_number=f"R{r}-{n}")["id"] for n, (customer, lines) in enumerate(ORDERS)]
         lines = waiting_lines()
         totals = reserved_totals()
-        la_before = _stock()[("WIDGET", "LAX")][1]
+        la_before = stock()[("WIDGET", "LAX")][1]
         watcher = ReservedWatcher(url)
         watcher.start()
         assert watcher.ready.wait(10)
@@ -201,7 +190,7 @@ def test_two_waves_released_at_once_release_each_line_once(floor):
         # moment the watcher looked during the race.
         assert reserved_totals() == totals, f"round {r}: the waves changed how much is reserved"
         # TIDY's 2 widgets moved from Chicago; its widget with bolts stays (bolts are in Chicago only)
-        assert _stock()[("WIDGET", "LAX")][1] == la_before + 2
+        assert stock()[("WIDGET", "LAX")][1] == la_before + 2
         assert watcher.reads > 0 and watcher.totals == {tuple(sorted(totals.items()))}, (r, watcher.totals)
         assert watcher.lowest >= 0, f"round {r}: reserved exceeded on hand ({watcher.lowest})"
         assert_books_agree()
@@ -219,7 +208,7 @@ def test_a_shipment_shipped_twice_at_once_ships_once(floor):
         sid = shipment_of(api, order["id"])["id"]
         parcel = pack(api, sid, [("WIDGET", 4), ("GADGET", 1)], "3.4", box="S")  # 2.0 + 1.2 + the box's 0.2 kg
         assert parcel["status"] == "closed", parcel
-        before = _stock()
+        before = stock()
         answers = at_once([lambda: api.post(f"/shipments/{sid}/ship", user="keeper", json={})] * 2)
         codes = sorted(getattr(a, "status_code", repr(a)) for a in answers)
         if codes != [200, 409]:
@@ -228,7 +217,7 @@ def test_a_shipment_shipped_twice_at_once_ships_once(floor):
         shipped = next(a.json() for a in answers if a.status_code == 200)
         late = next(a.json() for a in answers if a.status_code == 409)
         assert shipped["status"] == "shipped" and f"{shipped['number']} is shipped" in late["detail"], late
-        after = _stock()
+        after = stock()
         for key, qty in ((("WIDGET", "CHI"), 4), (("GADGET", "CHI"), 1)):  # on hand and reserved, down once
             assert after[key] == (before[key][0] - qty, before[key][1] - qty), (key, before[key], after[key])
         with read_session() as s:
@@ -243,11 +232,3 @@ def test_a_shipment_shipped_twice_at_once_ships_once(floor):
     assert not problems, "\n".join(problems)
     assert "40P01" not in retried, f"deadlocks: {retried}"
 
-
-def _stock() -> dict[tuple[str, str], tuple[D, D]]:
-    """(SKU, warehouse) -> (on hand, reserved)."""
-    with read_session() as s:
-        rows = s.execute(select(Product.sku, Warehouse.code, Stock.on_hand, Stock.reserved)
-                         .join(Product, Product.id == Stock.product_id)
-                         .join(Warehouse, Warehouse.id == Stock.warehouse_id))
-        return {(sku, wh): (on_hand, reserved) for sku, wh, on_hand, reserved in rows}

@@ -5,13 +5,11 @@ moves), and without carriers to compare by, the wave leaves every reservation wh
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from decimal import Decimal as D
 
 import pytest
 from sqlalchemy import func, select
 
-from o2c.catalog.models import Product
 from o2c.core import clock
 from o2c.core.auth import SYSTEM, actor_for_user
 from o2c.core.db import read_session, transaction
@@ -19,12 +17,13 @@ from o2c.core.models import User
 from o2c.fulfillment import service as fulfillment
 from o2c.fulfillment.models import Shipment, ShipmentLine
 from o2c.fulfillment.schemas import WaveIn
-from o2c.inventory.models import Reservation, Stock, StockMove, Warehouse
+from o2c.inventory.models import Reservation, StockMove, Warehouse
 from o2c.orders import service as orders
 from o2c.orders.models import OrderLine
 from o2c.orders.schemas import OrderIn
 from o2c.shipping import service as shipping
 from o2c.shipping.schemas import CarrierIn
+from tests.books import assert_books_agree, stock
 from tests.fulfillment.flow import MONDAY
 from tests.shipping_world import rate_table
 
@@ -59,15 +58,6 @@ def wave(floor) -> dict:
         s, actors["keeper"], world["ids"]["company"], WaveIn())))
 
 
-def stock() -> dict[tuple[str, str], tuple[D, D]]:
-    """(SKU, warehouse) -> (on hand, reserved)."""
-    with read_session() as s:
-        rows = s.execute(select(Product.sku, Warehouse.code, Stock.on_hand, Stock.reserved)
-                         .join(Product, Product.id == Stock.product_id)
-                         .join(Warehouse, Warehouse.id == Stock.warehouse_id))
-        return {(sku, wh): (on_hand, reserved) for sku, wh, on_hand, reserved in rows}
-
-
 def reservations(order_id: int) -> list[tuple[int, str, D]]:
     """The order's reservations: (line no, warehouse, quantity), summed per line and warehouse."""
     with read_session() as s:
@@ -87,22 +77,6 @@ def shipments(order_id: int) -> list[tuple[str, str, D]]:
                          .join(Warehouse, Warehouse.id == Shipment.warehouse_id)
                          .where(Shipment.order_id == order_id).order_by(Warehouse.code, ShipmentLine.id))
         return [tuple(r) for r in rows]
-
-
-def assert_books_agree() -> None:
-    """Every stock row's reserved figure is the sum of its reservations, and within what is on hand;
-    every order line's reserved quantity is the sum of its reservations."""
-    with read_session() as s:
-        held = defaultdict(D)
-        for p, w, q in s.execute(select(Reservation.product_id, Reservation.warehouse_id, Reservation.quantity)):
-            held[(p, w)] += q
-        for row in s.scalars(select(Stock)):
-            assert row.reserved == held.get((row.product_id, row.warehouse_id), D(0)), row.id
-            assert D(0) <= row.reserved <= row.on_hand, row.id
-        per_line = dict(s.execute(select(Reservation.order_line_id, func.sum(Reservation.quantity))
-                                  .group_by(Reservation.order_line_id)).all())
-        for li in s.scalars(select(OrderLine)):
-            assert li.reserved_qty == D(per_line.get(li.id, 0)), li.id
 
 
 def moves() -> int:
