@@ -3,9 +3,12 @@
 `snapshot()` counts what a request could change (orders, lines, customers, products, stock figures,
 reservations, idempotency keys, audit records, outbox events), so a test can prove that a refused
 request changed nothing. `assert_problem()` checks the RFC 9457 problem+json shape and the field named.
+`refused()` runs one refusal of a table-driven test, collecting its failures instead of stopping at the first.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -58,6 +61,21 @@ def assert_problem(r, status: int, field: str | None = None) -> dict:
         for e in body["errors"]:
             assert e.get("message"), f"error without a message: {e}"
     return body
+
+
+@contextmanager
+def refused(label: str, failures: list[str], state: Callable[[], dict]) -> Iterator[None]:
+    """Around one request that must be refused, and the checks of its answer: a failed check, and any
+    difference in `state()` (a dict of what the request could change) between before and after, are
+    added to `failures` led by `label`, so a loop over many cases reports every one that fails."""
+    before = state()
+    try:
+        yield
+    except AssertionError as exc:
+        failures.append(f"{label}: {exc}")
+    after = state()
+    if after != before:
+        failures.append(f"{label}: refused but changed {[k for k in before if before[k] != after[k]]}")
 
 
 def order_body(customer: str = "BIGBUY", lines=None, **extra) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.api import assert_problem, order_body, snapshot
+from tests.api import assert_problem, order_body, refused, snapshot
 
 JSON = {"Content-Type": "application/json"}
 
@@ -98,16 +98,8 @@ def _run(api, cases, call) -> list[str]:
     """Run each case; return a description of every case that did not get its problem or changed data."""
     failures = []
     for label, kwargs, status, field in cases:
-        before = snapshot()
-        r = call(kwargs)
-        try:
-            assert_problem(r, status, field)
-        except AssertionError as exc:
-            failures.append(f"{label}: {exc}")
-        after = snapshot()
-        if after != before:
-            changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
-            failures.append(f"{label}: the refused request changed data: {changed}")
+        with refused(label, failures, snapshot):
+            assert_problem(call(kwargs), status, field)
     return failures
 
 

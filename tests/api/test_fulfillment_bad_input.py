@@ -19,7 +19,7 @@ from o2c.core import clock
 from o2c.core.db import transaction
 from o2c.fulfillment.models import Package
 from o2c.shipping import tracking
-from tests.api import assert_problem
+from tests.api import assert_problem, refused
 from tests.fulfillment.flow import (
     MONDAY, changed, everything, ok, open_parcel, pack, pick_all, pick_lists, place, release, scan, ship,
     shipment_of, tasks,
@@ -50,18 +50,12 @@ def refusals(api, cases) -> list[str]:
     for label, verb, path, kw, status, field, code in cases:
         kw = dict(kw)
         user = kw.pop("user", "keeper")
-        before = everything()
-        r = getattr(api, verb)(path, user=user, **kw)
-        try:
-            body = assert_problem(r, status, field)
+        with refused(label, failures, everything):
+            body = assert_problem(getattr(api, verb)(path, user=user, **kw), status, field)
             if field is not None:
                 assert body["errors"][0]["field"] == field, body["errors"]
             if code is not None:
                 assert body["errors"][0]["code"] == code, body["errors"]
-        except AssertionError as exc:
-            failures.append(f"{label}: {exc}")
-        if (diff := changed(before, everything())):
-            failures.append(f"{label}: refused but changed {diff}")
     return failures
 
 
@@ -430,14 +424,8 @@ def test_a_webhook_needs_the_carriers_signature_and_its_own_parcels(api, shipped
         ("a signed body with an unknown kind", "PARCELCO", *signed({**event, "kind": "teleported"}), 422, "kind"),
     ]
     for label, carrier, body, hdrs, status, field in cases:
-        before = everything()
-        r = api.client.post(f"{WEBHOOK}/{carrier}", content=body, headers=hdrs)
-        try:
-            assert_problem(r, status, field)
-        except AssertionError as exc:
-            failures.append(f"{label}: {exc}")
-        if (diff := changed(before, everything())):
-            failures.append(f"{label}: refused but changed {diff}")
+        with refused(label, failures, everything):
+            assert_problem(api.client.post(f"{WEBHOOK}/{carrier}", content=body, headers=hdrs), status, field)
     assert not failures, "\n".join(failures)
     assert api.client.post(f"{WEBHOOK}/PARCELCO", content=raw, headers=headers).status_code == 201
 

@@ -12,7 +12,7 @@ import pytest
 from o2c.core import clock
 from o2c.core.auth import create_user, issue_api_key
 from o2c.core.db import transaction
-from tests.api import assert_problem
+from tests.api import assert_problem, refused
 from tests.fulfillment.flow import (
     MONDAY, changed, everything, ok, pack, pick_all, pick_lists, place, release, ship, shipment_of, tasks,
 )
@@ -30,16 +30,10 @@ def refused_to_outsiders(api, what: str, verb: str, path: str, permission: str, 
     """The viewer and the desk are refused with 403 naming `permission`, and nothing changes."""
     failures = []
     for user in OUTSIDERS:
-        before = everything()
-        r = getattr(api, verb)(path, user=user, **kw)
-        try:
-            problem = assert_problem(r, 403)
+        with refused(f"{user} may not {what}", failures, everything):
+            problem = assert_problem(getattr(api, verb)(path, user=user, **kw), 403)
             assert problem.get("permission") == permission, problem
             assert permission in problem["detail"], problem["detail"]
-        except AssertionError as exc:
-            failures.append(f"{user} may not {what}: {exc}")
-        if (diff := changed(before, everything())):
-            failures.append(f"{user} may not {what}, but the refused request changed {diff}")
     return failures
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 
 from o2c.core.db import read_session, transaction
 from o2c.inventory.models import Stock, StockMove, Warehouse
-from tests.api import assert_problem, nums, order_body, snapshot, stock_figures, stock_of
+from tests.api import assert_problem, nums, order_body, refused, snapshot, stock_figures, stock_of
 
 
 def state() -> dict:
@@ -35,15 +35,8 @@ def _refusals(api, cases) -> list[str]:
     """Each case is refused with its status, naming its field, and changes nothing."""
     failures = []
     for label, verb, path, body, status, field in cases:
-        before = state()
-        r = getattr(api, verb)(path, user="keeper", json=body)
-        try:
-            assert_problem(r, status, field)
-        except AssertionError as exc:
-            failures.append(f"{label}: {exc}")
-        after = state()
-        if after != before:
-            failures.append(f"{label}: refused but changed {[k for k in before if before[k] != after[k]]}")
+        with refused(label, failures, state):
+            assert_problem(getattr(api, verb)(path, user="keeper", json=body), status, field)
     return failures
 
 
