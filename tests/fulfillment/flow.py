@@ -58,7 +58,7 @@ def scan(api, package_id: int, barcode: str, quantity: int | str = 1) -> dict:
     return ok(api.post(f"/packages/{package_id}/scans", user="keeper", json={"barcode": barcode, "quantity": quantity}))
 
 
-def pack(api, shipment_id: int, scans: list[tuple[str, int]], weight: str, box: str | None = None) -> dict:
+def pack(api, shipment_id: int, scans: list[tuple[str, int | str]], weight: str, box: str | None = None) -> dict:
     """One parcel with these scans, closed with this weight (and box, else the suggested one)."""
     pkg = open_parcel(api, shipment_id)
     for barcode, qty in scans:

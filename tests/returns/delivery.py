@@ -1,10 +1,12 @@
 """Getting goods to a customer through the API, as the warehouse and the carrier would: a carrier with
-its rate table, a wave, the picks, a parcel scanned, closed and weighed, shipped, and a delivered scan.
-The return stories start from there."""
+its rate table, a wave, the picks, a parcel scanned, closed and weighed, shipped, and a delivered scan
+(the warehouse's steps are tests/fulfillment/flow.py's). The return stories start from there."""
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal as D
+
+from tests.fulfillment.flow import ok, pack, pick_all, release, ship
 
 # A small parcel carrier: any US origin to any US destination is zone 1, priced by weight.
 GROUND = {
@@ -19,11 +21,6 @@ EXPRESS = {
     "services": [{"code": "EXP", "name": "Express", "transit_days": {"1": 1},
                   "rates": [{"zone": 1, "breaks": [{"max_kg": "30", "price": "25.00"}]}]}],
 }
-
-
-def ok(r, status=200):
-    assert r.status_code == status, r.text
-    return r.json()
 
 
 def add_carriers(api) -> None:
@@ -42,24 +39,16 @@ def deliver(api, order_id: int, delivered_at: datetime | None) -> list[dict]:
     """Wave the order, pick, pack and ship every shipment, and post a delivered scan for each (none
     when `delivered_at` is None: the goods stay with the carrier). Returns the shipments as the API
     shows them at the end."""
-    wave = ok(api.post("/waves", user="keeper", json={"order_ids": [order_id]}), 201)
-    for pl_id in wave["pick_lists"]:
-        pl = ok(api.get(f"/pick-lists/{pl_id}", user="keeper"))
-        picks = [{"task_id": t["task_id"], "quantity": t["quantity"]} for stop in pl["stops"] for t in stop["tasks"]]
-        ok(api.post(f"/pick-lists/{pl_id}/picks", user="keeper", json={"picks": picks}))
+    pick_all(api, release(api, order_ids=[order_id]))
     out = []
-    for sh in ok(api.get(f"/shipments?order_id={order_id}", user="keeper"))["items"]:
+    for sh in ok(api.get("/shipments", user="keeper", params={"order_id": order_id}))["items"]:
         if sh["kind"] != "order" or sh["status"] != "picked":
             continue
-        pkg = ok(api.post(f"/shipments/{sh['id']}/packages", user="keeper"), 201)
-        weight = D(0)
-        for line in sh["lines"]:
-            ok(api.post(f"/packages/{pkg['id']}/scans", user="keeper",
-                        json={"barcode": line["sku"], "quantity": line["picked_qty"]}))
-            weight += WEIGHTS.get(line["sku"], D(0)) * D(line["picked_qty"])
-        closed = ok(api.post(f"/packages/{pkg['id']}/close", user="keeper", json={"weight_kg": str(weight)}))
+        scans = [(line["sku"], line["picked_qty"]) for line in sh["lines"]]
+        weight = sum((WEIGHTS.get(sku, D(0)) * D(qty) for sku, qty in scans), D(0))
+        closed = pack(api, sh["id"], scans, str(weight))
         assert closed["status"] == "closed", closed
-        shipped = ok(api.post(f"/shipments/{sh['id']}/ship", user="keeper", json={}))
+        shipped = ship(api, sh["id"])
         if delivered_at is not None:
             ok(api.post("/tracking-events", user="keeper", json={
                 "tracking_number": shipped["packages"][0]["tracking_number"], "kind": "delivered",

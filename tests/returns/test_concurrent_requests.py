@@ -17,7 +17,8 @@ from o2c.returns.models import Return, ReturnLine
 from o2c.returns.schemas import ReturnIn
 from o2c.web.app import create_app
 from tests.conftest import Api
-from tests.returns.delivery import add_carriers, deliver, ok
+from tests.fulfillment.flow import place
+from tests.returns.delivery import add_carriers, deliver
 from tests.returns.test_story_returns import DELIVERED_AT, at
 from tests.world import make
 
@@ -30,8 +31,7 @@ def test_racing_requests_never_ask_back_more_than_was_delivered(pg):
         api = Api(client, world["keys"])
         add_carriers(api)
         at(2026, 11, 23, 15)
-        order = ok(api.post("/orders", json={"customer_code": "TIDY", "channel": "web",
-                                             "lines": [{"sku": "WIDGET", "quantity": "5"}]}), 201)
+        order = place(api, "TIDY", [("WIDGET", "5")])
         deliver(api, order["id"], DELIVERED_AT)
     at(2026, 12, 1, 16)
     with read_session() as s:

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 
 from o2c.core import clock
 from o2c.shipping import labels, tracking
-from tests.returns.delivery import add_carriers, deliver, events, ok
+from tests.fulfillment.flow import ok, place
+from tests.returns.delivery import add_carriers, deliver, events
 
 UTC = timezone.utc
 DELIVERED_AT = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)  # 21:00 on 26 November in Chicago, the company's zone
@@ -26,9 +27,7 @@ def at(*args):
 def delivered_order(api, lines=(("WIDGET", "5"), ("GADGET", "2"))) -> tuple[dict, dict]:
     """TIDY's order, taken on 23 November, delivered on the evening of 26 November (Chicago time)."""
     at(2026, 11, 23, 15)
-    order = ok(api.post("/orders", json={"customer_code": "TIDY", "channel": "web", "po_number": "T-RET",
-                                         "lines": [{"sku": s, "quantity": q} for s, q in lines]}), 201)
-    assert order["status"] == "confirmed", order
+    order = place(api, "TIDY", list(lines), po_number="T-RET")  # confirmed: stock reserved
     at(2026, 11, 24, 15)
     [shipment] = deliver(api, order["id"], DELIVERED_AT)
     assert shipment["status"] == "delivered"
@@ -201,11 +200,9 @@ def test_refused_requests_change_nothing(people):
     add_carriers(api)
     order, _ = delivered_order(api)
     at(2026, 11, 25, 15)
-    travelling = ok(api.post("/orders", json={"customer_code": "TIDY", "channel": "web",
-                                              "lines": [{"sku": "WIDGET", "quantity": "1"}]}), 201)
+    travelling = place(api, "TIDY", [("WIDGET", "1")])
     deliver(api, travelling["id"], None)  # shipped, still with the carrier
-    waiting = ok(api.post("/orders", json={"customer_code": "TIDY", "channel": "web",
-                                           "lines": [{"sku": "WIDGET", "quantity": "1"}]}), 201)  # not shipped
+    waiting = place(api, "TIDY", [("WIDGET", "1")])  # not shipped
     at(2026, 12, 1, 16)
     before = snapshot(api, order["id"])
 
