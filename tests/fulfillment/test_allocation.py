@@ -75,7 +75,7 @@ def test_an_order_splits_only_when_no_single_warehouse_can_ship_it():
     alloc = choose_for_order(order(1, (11, A, 2), (12, B, 1)), stock, rates, "cost", names=NAMES)
     assert taken(alloc) == {(11, CHI, D(2)), (12, LAX, D(1))}
     assert alloc.parcels == 2 and alloc.est_cost == D("14.50")
-    assert alloc.reason.startswith("no warehouse has every line: split CHI+LAX")
+    assert alloc.reason.startswith("no warehouse has the whole order: split CHI+LAX")
 
 
 def test_speed_splits_to_ship_faster_where_cost_and_fewest_parcels_keep_one_slower_parcel():
@@ -110,7 +110,7 @@ def test_fewest_parcels_pays_more_for_fewer_parcels():
     assert cheap.warehouses == (LAX, DAL, ATL) and cheap.est_cost == D(6)
     few = choose_for_order(demand, stock, rates, "fewest_parcels", names=NAMES)
     assert few.warehouses == (CHI, DAL) and few.parcels == 2 and few.est_cost == D(63)
-    assert few.reason.startswith("no warehouse has every line: fewest parcels, split CHI+DAL")
+    assert few.reason.startswith("no warehouse has the whole order: fewest parcels, split CHI+DAL")
 
 
 def test_a_warehouse_that_cannot_ship_to_the_address_is_never_used():

@@ -21,9 +21,9 @@ warehouses that can ship to it. In a wave, scarce stock goes to orders by rank: 
 first, then the older order date (none counts as newest), then the lower order id.
 
 One order (`choose_for_order`): the warehouse sets are enumerated (singles first; splits only where
-the policy allows, up to `MAX_SPLITS` sets tried, the full set always among them); each set is filled
-line by line from its cheapest (for `speed`: fastest) warehouse first, priced with the real cost
-model, and the best by the policy's order of preference wins.
+the policy allows, up to `MAX_SPLITS` sets tried); each set is filled line by line from its cheapest
+(for `speed`: fastest, smallest lines first) warehouse first and also from the other end, each plan
+is priced with the real cost model, and the best by the policy's order of preference wins.
 
 A wave, greedily (`greedy_wave`): the orders one at a time by rank, each taking `choose_for_order`
 against what the earlier ones left. This is the baseline.
@@ -36,30 +36,30 @@ A wave, optimised (`optimise_wave`), in two stages:
    that merely decrease with rank already give the rank-by-rank best ("lexicographic") answer: an
    older order is never shorted to serve a younger one more.
 2. Routing (which warehouse ships those quantities). Every order is first planned alone against the
-   full stock (its "own best"); a (product, warehouse) whose own-best plans ask for more than it holds
-   is contended. Orders whose own best touches no contended stock keep it; the others (about 40% of
-   the benchmark's wave) go into one mixed-integer programme (HiGHS) with the stock that remains.
-   The model chooses one plan per order from a few offered: every single warehouse that can ship the
-   order's quantities, its best splits (`SPLITS_PER_ORDER`, the policy's best of the warehouse sets
-   filled from either end), and the plan it gets when the orders are taken one at a time by rank
-   (which fits the stock, so the model always has an answer, and the solver starts from it).
-     z[order, plan] binary;  sum over an order's plans = 1;
-     per contended (product, warehouse): sum of z x units the plan takes there <= stock.
-   Each plan is priced with the real cost model (rate steps and all, nothing linearised). Objective:
-   the plans' cost plus the policy's first criterion weighted above any one order's shipping cost
-   (split orders for `cost`, parcels for `fewest_parcels`, line-days for `speed`), plus a weight per
-   unit short of the stage-1 quantity that outweighs everything else, more so for better-ranked
-   orders. If some order comes out short (orders kept at their own best held stock it needed), the
-   orders holding those products join the model and it is solved again (`EXPANSION_ROUNDS`).
-   Quantities enter the model as whole units of each product's finest decimal, so takes are exact.
+   full stock (its "own best"; greedy's plan for it where that is better). A product is contended
+   when some warehouse holds less of it than the own-best plans ask there. Orders without a contended
+   product keep their own best; the others (7,833 of the benchmark's 10,000) go into one
+   mixed-integer programme (HiGHS) with the stock that remains. The model chooses one plan per order
+   from a few offered: every single warehouse that can ship the order's quantities, its best splits
+   (`SPLITS_PER_ORDER`: the policy's best of the warehouse sets, each filled from either end), its
+   own best, the plan it gets when the orders are taken one at a time by rank, and its plan in a
+   transport LP that routes every unit at once (parcels not counted). The last two each fit the stock
+   as a whole, so the model always has an answer, and the solver starts from the better of them.
+     z[order, plan] binary;  sum of an order's z = 1;
+     per (product, warehouse): sum of z x units the plan takes there <= stock.
+   Plans are priced with the real cost model (rate steps and all, nothing linearised). Two solves,
+   lexicographic: first the units short of the stage-1 quantities (a safety valve, weighing more than
+   everything else and more for better-ranked orders) plus the policy's criterion (split orders for
+   `cost`, parcels for `fewest_parcels`, line-days for `speed`); then, holding that, the cost.
+   Quantities enter the model as whole units of each product's finest decimal, so takes come back
+   exact.
 
    Why plans and not a flow model (integer units per line and warehouse, a binary per order and
-   warehouse, cost linearised as fixed + per kg): tried first, its LP relaxation was weak (bound 40%
-   under the optimum with the split penalty) and 558 contended orders of 1,000 took 20 s to solve
-   where 4,000 of 10,000 had to fit in a minute; the plan model solves 1,000 orders in under a second
-   and 10,000 in about 10 s, and came within 0.5% of the flow model's cost on the 1,000 orders.
-   Its limits: it only picks among the plans offered, and keeping uncontended orders at their own
-   best can miss an answer that moves one of them to make room for another.
+   warehouse, cost linearised as fixed + per kg), the first version: its LP relaxation was weak (40%
+   under the optimum with a split penalty) and 558 contended orders of 1,000 took 20 s, where 10,000
+   orders must fit in a minute; the plan model solves the 1,000 in under a second, the 10,000 in
+   about 20 s, and came within 0.5% of the flow model's cost on the 1,000. Its limits: it only picks
+   among the plans offered, and orders kept at their own best stay there.
 
 The reported costs are always the real cost model's, per parcel. The optimised answer is compared
 with greedy's by (service by rank, then the policy's order of preference); when it is not at least
@@ -99,7 +99,6 @@ MAX_DECIMALS = 6  # a quantity's decimals; beyond that, whole units of the quant
 MAX_SPLITS = 64  # warehouse sets of two or more tried for one order (all of them up to 7 warehouses)
 SPLITS_PER_ORDER = 20  # split plans the wave model may choose from per order (the policy's best)
 MIP_GAP = 1e-4  # relative: the solver stops when its answer is provably within 0.01% of the best
-EXPANSION_ROUNDS = 2
 _INF = highspy.kHighsInf
 
 
@@ -194,6 +193,10 @@ def _check(demands: Sequence[Demand], available: Mapping[tuple[int, int], Decima
         orders.add(d.order_id)
         if not d.lines:
             errors.add(f"{at}lines", "empty", f"order {d.order_id} has no lines to allocate")
+        if not isinstance(d.priority, int) or isinstance(d.priority, bool):
+            errors.add(f"{at}priority", "invalid", f"priority of order {d.order_id} must be a whole number")
+        if d.order_date is not None and not isinstance(d.order_date, date):
+            errors.add(f"{at}order_date", "invalid", f"order date of order {d.order_id} must be a date or None")
         for j, ln in enumerate(d.lines):
             la = f"{at}lines[{j}]"
             if ln.line_id in lines:
@@ -295,7 +298,7 @@ class _Plan:
     takes: tuple[Take, ...]
     weights: Mapping[int, Decimal]  # warehouse -> parcel weight
     cost: Decimal
-    line_days: Fraction  # sum over lines of their units' mean transit days
+    line_days: Fraction  # sum over lines of their units' mean transit days (worked out for `speed` only)
     days: Mapping[int, int]  # warehouse -> transit days
 
     @property
@@ -526,11 +529,11 @@ def _reason_alone(d: Demand, choice: _Choice, ctx: _Context) -> str:
         text = (f"speed beats one parcel: split {_describe(plan, ctx)} instead of "
                 f"{_describe(choice.best_single, ctx)}")
     elif ctx.policy == SPEED:
-        text = f"no warehouse has every line: fastest split {_describe(plan, ctx)}"
+        text = f"no warehouse has the whole order: fastest split {_describe(plan, ctx)}"
     elif ctx.policy == FEWEST_PARCELS:
-        text = f"no warehouse has every line: fewest parcels, split {_describe(plan, ctx)}"
+        text = f"no warehouse has the whole order: fewest parcels, split {_describe(plan, ctx)}"
     else:
-        text = f"no warehouse has every line: split {_describe(plan, ctx)}"
+        text = f"no warehouse has the whole order: split {_describe(plan, ctx)}"
     return text + _short_text(d, plan)
 
 
@@ -630,16 +633,16 @@ def _service_targets(ranked: Sequence[Demand], ctx: _Context, deadline: float) -
 
 def _service_lp(products, n_orders: int, ctx: _Context, deadline: float) -> tuple[dict[int, Decimal], str]:
     """Max sum of rank weight x units served over the products whose warehouses not every order reaches."""
-    width = 1 + max(len(e[2].lines) for _, entries in products for e in entries)
+    width = 1 + max(len(e[2].lines) for _, lines in products for e in lines)
     cols: list[tuple[DemandLine, int]] = []  # (line, warehouse)
     cost: list[float] = []
     upper: list[float] = []
     rows: dict[tuple, int] = {}
     row_upper: list[float] = []
-    entries_a: list[tuple[int, int]] = []  # (row, col), all coefficients 1
-    for p, entries in products:
+    entries: list[tuple[int, int, float]] = []
+    for p, lines in products:
         qp = ctx.quantum[p]
-        for rank, pos, d, ln in entries:
+        for rank, pos, d, ln in lines:
             weight = (n_orders - rank) * width + (width - pos)  # distinct per line, higher for better rank
             n = _units(ln.quantity, qp)
             rows[("line", ln.line_id)] = len(row_upper)
@@ -656,12 +659,12 @@ def _service_lp(products, n_orders: int, ctx: _Context, deadline: float) -> tupl
                 cols.append((ln, w))
                 cost.append(-float(weight))
                 upper.append(float(min(n, _units(cap, qp))))
-                entries_a += [(rows[("line", ln.line_id)], c), (rows[key], c)]
+                entries += [(rows[("line", ln.line_id)], c, 1.0), (rows[key], c, 1.0)]
     h = _highs(deadline)
-    _pass(h, cost, [0.0] * len(cols), upper, [-_INF] * len(row_upper), row_upper, entries_a, None, 0.0)
+    _pass(h, cost, [0.0] * len(cols), upper, [-_INF] * len(row_upper), row_upper, entries, None, 0.0)
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
-    served: dict[int, Decimal] = {ln.line_id: ZERO for _, entries in products for _, _, _, ln in entries}
+    served: dict[int, Decimal] = {ln.line_id: ZERO for _, lines in products for _, _, _, ln in lines}
     if h.getInfo().primal_solution_status != highspy.kSolutionStatusFeasible:
         return served, f"service LP: {status}, nothing served on those products"
     values = h.getSolution().col_value
@@ -685,7 +688,9 @@ def _highs(deadline: float) -> highspy.Highs:
     return h
 
 
-def _pass(h, cost, lower, upper, row_lower, row_upper, entries, integer: list[bool] | None, offset: float):
+def _pass(h: highspy.Highs, cost: list[float], lower: list[float], upper: list[float], row_lower: list[float],
+          row_upper: list[float], entries: list[tuple[int, int, float]], integer: list[bool] | None,
+          offset: float) -> None:
     """Hand a model to HiGHS: columns, rows and (row, col) -> coefficient entries, row-wise."""
     lp = highspy.HighsLp()
     lp.num_col_ = len(cost)
@@ -696,8 +701,6 @@ def _pass(h, cost, lower, upper, row_lower, row_upper, entries, integer: list[bo
     lp.col_upper_ = upper
     lp.row_lower_ = row_lower
     lp.row_upper_ = row_upper
-    if entries and len(entries[0]) == 2:
-        entries = [(r, c, 1.0) for r, c in entries]
     entries = sorted(entries)
     start = [0] * (len(row_upper) + 1)
     for r, _, _ in entries:
@@ -1054,46 +1057,27 @@ def _own_best(d: Demand, targets: Mapping[int, Decimal], ctx: _Context, greedy: 
 def _solve_contended(ranked: Sequence[Demand], own: Mapping[int, _Choice], contended: set[int],
                      targets: Mapping[int, Decimal], ctx: _Context, deadline: float,
                      ranks: Mapping[int, int]) -> tuple[dict[int, _Plan], str]:
-    """Plans for the contended orders (and any the model pulls in), with the solver's status."""
+    """Plans for the contended orders, with the stock the others leave, and the solver's status."""
     if not contended:
         return {}, "not needed: no stock is contended, every order has its own best"
-    plans: dict[int, _Plan] = {}
-    status = ""
-    for rnd in range(1, EXPANSION_ROUNDS + 2):
-        fixed_use: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
-        for o, choice in own.items():
-            if o not in contended:
-                for t in choice.plan.takes:
-                    fixed_use[(t.product_id, t.warehouse_id)] += t.quantity
-        left = {k: q - fixed_use[k] for k, q in ctx.stock.items()}
-        group = [d for d in ranked if d.order_id in contended]
-        routed, st, shortfall = _route(group, targets, left, ctx, deadline, ranks, own)
-        if routed is None:  # keep the previous round's answer, if any
-            return plans, f"{status}; round {rnd}: {st}" if plans else st
-        plans = routed
-        status = f"{st}, {len(group):,} of {len(ranked):,} orders in the model" + (f" (round {rnd})" if rnd > 1 else "")
-        if not shortfall or time.perf_counter() >= deadline:
-            break
-        # Orders kept at their own best hold stock the model needed: bring those holding the products
-        # that fell short into the model and solve again.
-        got: dict[int, Decimal] = defaultdict(lambda: ZERO)
-        for plan in routed.values():
-            for t in plan.takes:
-                got[t.line_id] += t.quantity
-        short_products = {ln.product_id for d in group for ln in d.lines if got[ln.line_id] < targets[ln.line_id]}
-        more = {o for o, choice in own.items() if o not in contended
-                and any(t.product_id in short_products for t in choice.plan.takes)}
-        if not more:
-            break
-        contended = contended | more
-    return plans, status
+    left = dict(ctx.stock)
+    for o, choice in own.items():
+        if o not in contended:
+            for t in choice.plan.takes:
+                left[(t.product_id, t.warehouse_id)] -= t.quantity
+    group = [d for d in ranked if d.order_id in contended]
+    routed, status, shortfall = _route(group, targets, left, ctx, deadline, ranks, own)
+    if routed is None:
+        return {}, status
+    short = "; some lines short of the stage-1 quantities" if shortfall else ""
+    return routed, f"{status}, {len(group):,} of {len(ranked):,} orders in the model{short}"
 
 
 def _reason_routed(d: Demand, plan: _Plan, own: _Choice, ctx: _Context) -> str:
     if not plan.takes:
         return "wave optimiser: nothing ships, the stock it could have went to better-ranked orders" + \
             _short_text(d, plan)
-    if plan.warehouses == own.plan.warehouses and plan.takes == own.plan.takes:
+    if plan.takes == own.plan.takes:
         return "wave optimiser kept its own best: " + _reason_alone(d, own, ctx)
     return (f"wave optimiser: {_describe(plan, ctx)} instead of its own best {_describe(own.plan, ctx)}, "
             f"whose stock serves the wave better elsewhere" + _short_text(d, plan))
