@@ -43,8 +43,8 @@ def open_shipment_numbers(session: Session, order_id: int) -> list[str]:
 
 def get_shipment(session: Session, actor: Actor, company_id: int, shipment_id: int, *, lock: bool = False) -> Shipment:
     stmt = select(Shipment).where(Shipment.id == shipment_id, Shipment.company_id == company_id)
-    if lock:
-        stmt = stmt.with_for_update()
+    if lock:  # and read it again: a copy loaded before the lock was granted may be out of date
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     s = session.scalar(stmt.options(selectinload(Shipment.lines), selectinload(Shipment.packages)))
     if s is None:
         raise NotFound(f"shipment {shipment_id} not found")

@@ -1,0 +1,157 @@
+"""On PostgreSQL, two warehouse or carrier steps on the same records at the same moment: the second one
+must see what the first one did once it gets the rows' locks, so no step is done twice and none is left
+undone. Each test holds the first step's transaction open (its locks held), sends the second through
+the API in a thread, waits until that one either finished or waits for a lock, and only then commits the
+first: the interleaving is the same on every run.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from decimal import Decimal as D
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import sessionmaker
+
+from o2c.core import clock
+from o2c.core.auth import actor_for_user
+from o2c.core.db import dispose_engines, get_engine, read_session
+from o2c.core.models import OutboxEvent, User
+from o2c.core.settings import get_settings
+from o2c.web.app import create_app
+from tests.books import assert_books_agree
+from tests.conftest import Api
+from tests.fulfillment.flow import MONDAY, ok, pack, pick_lists, place, release, ship, shipment_of, tasks
+from tests.shipping_world import equip
+from tests.world import make
+
+pytestmark = pytest.mark.postgres_only
+
+WEIGHTS = {"WIDGET": D("0.5"), "GADGET": D("1.2")}  # tests/world.py's products
+
+
+@pytest.fixture
+def floor(pg):
+    """The world with carriers, boxes and bins, an API client, and the warehouse keeper as an actor."""
+    clock.freeze(MONDAY)
+    world = make()
+    with read_session() as s:
+        keeper = actor_for_user(s, s.get(User, world["ids"]["keeper"]))
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        api = Api(client, world["keys"])
+        equip(api)
+        yield api, keeper, world["ids"]
+    clock.freeze(None)
+    dispose_engines()
+    get_settings.cache_clear()
+
+
+@contextmanager
+def held_open(work: Callable):
+    """Run `work(session)` in a write transaction that stays open, its row locks held, for the block;
+    commit when the block ends."""
+    session = sessionmaker(get_engine(), expire_on_commit=False, autoflush=False)()
+    try:
+        work(session)
+        session.flush()
+        yield session
+        session.commit()
+    finally:
+        session.close()
+
+
+def meanwhile(call: Callable) -> tuple[threading.Thread, list]:
+    """Start `call` in a thread; return once it finished or waits for a row lock (of the held transaction)."""
+    answer: list = []
+    thread = threading.Thread(target=lambda: answer.append(call()), daemon=True)
+    thread.start()
+    engine = get_engine()
+    with engine.connect() as c:
+        for _ in range(3000):
+            thread.join(0.01)
+            if not thread.is_alive():
+                break
+            waiting = c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                     "AND wait_event_type = 'Lock'")).scalar()
+            c.rollback()
+            if waiting:
+                break
+        else:
+            raise AssertionError("the second request neither finished nor waited for a lock")
+    return thread, answer
+
+
+def finished(thread: threading.Thread, answer: list):
+    thread.join(60)
+    assert not thread.is_alive(), "the second request never finished"
+    return answer[0]
+
+
+def count_events(topic: str, entity_id: int) -> int:
+    with read_session() as s:
+        return s.scalar(select(func.count()).select_from(OutboxEvent).where(OutboxEvent.topic == topic,
+                                                                              OutboxEvent.entity_id == entity_id))
+
+
+def shipped_shipment(api, customer="BIGBUY", lines=(("WIDGET", "2"),)) -> dict:
+    order = place(api, customer, list(lines))
+    wave = release(api, order_ids=[order["id"]])
+    for pl in pick_lists(api, wave):
+        ok(api.post(f"/pick-lists/{pl['id']}/picks", user="keeper",
+                    json={"picks": [{"task_id": t["task_id"], "quantity": t["quantity"]} for t in tasks(pl)]}))
+    sh = shipment_of(api, order["id"])
+    picked = [(li["sku"], li["picked_qty"]) for li in ok(api.get(f"/shipments/{sh['id']}", user="keeper"))["lines"]]
+    weight = sum((WEIGHTS[sku] * D(q) for sku, q in picked), D("0.2"))  # and the S box's tare
+    pack(api, sh["id"], picked, str(weight), box="S")
+    return ship(api, sh["id"])
+
+
+def test_two_delivered_scans_at_once_deliver_the_shipment_once(floor):
+    """The carrier's webhook and its nightly file both report the delivery (different event ids): the
+    first delivers the shipment; the second, once it has the shipment's lock, finds it delivered (409).
+    The customer is told once, and billing and analytics see one shipment.delivered."""
+    from o2c.shipping import service as shipping
+
+    api, keeper, ids = floor
+    sh = shipped_shipment(api)
+    number = sh["packages"][0]["tracking_number"]
+    first = shipping.Scan(number, "delivered", datetime(2026, 12, 2, 18, tzinfo=timezone.utc), "front door",
+                          None, "pc-1")
+    with held_open(lambda s: shipping.track(s, keeper, ids["company"], first, "webhook")):
+        thread, answer = meanwhile(lambda: api.post("/tracking-events", user="keeper", json={
+            "tracking_number": number, "kind": "delivered", "occurred_at": "2026-12-02T18:05:00+00:00",
+            "event_id": "file-1"}))
+    r = finished(thread, answer)
+    assert r.status_code == 409, r.text
+    assert count_events("shipment.delivered", sh["id"]) == 1
+    assert [e["kind"] for e in ok(api.get(f"/shipments/{sh['id']}/tracking-events", user="keeper"))] == [
+        "shipped", "delivered"]
+
+
+def test_a_scan_into_a_parcel_being_closed_waits_and_is_refused(floor):
+    """One packer closes the parcel (weighed with one widget) while the other scans a second widget
+    into it: the scan waits for the close and is refused, so the parcel holds what was weighed."""
+    from o2c.fulfillment import service as fulfillment
+    from o2c.fulfillment.schemas import CloseIn
+
+    api, keeper, ids = floor
+    order = place(api, "BIGBUY", [("WIDGET", "2")])
+    wave = release(api, order_ids=[order["id"]])
+    for pl in pick_lists(api, wave):
+        ok(api.post(f"/pick-lists/{pl['id']}/picks", user="keeper",
+                    json={"picks": [{"task_id": t["task_id"], "quantity": t["quantity"]} for t in tasks(pl)]}))
+    sh = shipment_of(api, order["id"])
+    parcel = ok(api.post(f"/shipments/{sh['id']}/packages", user="keeper"), 201)
+    ok(api.post(f"/packages/{parcel['id']}/scans", user="keeper", json={"barcode": "WIDGET"}))
+    close = CloseIn(weight_kg=D("0.7"), box_code="S")
+    with held_open(lambda s: fulfillment.close_package(s, keeper, ids["company"], parcel["id"], close)):
+        thread, answer = meanwhile(lambda: api.post(f"/packages/{parcel['id']}/scans", user="keeper",
+                                                    json={"barcode": "WIDGET"}))
+    r = finished(thread, answer)
+    assert r.status_code == 409, r.text
+    closed = ok(api.get(f"/packages/{parcel['id']}", user="keeper"))
+    assert (closed["status"], closed["items"]) == ("closed", [{"sku": "WIDGET", "quantity": "1"}])
