@@ -155,3 +155,52 @@ def test_a_scan_into_a_parcel_being_closed_waits_and_is_refused(floor):
     assert r.status_code == 409, r.text
     closed = ok(api.get(f"/packages/{parcel['id']}", user="keeper"))
     assert (closed["status"], closed["items"]) == ("closed", [{"sku": "WIDGET", "quantity": "1"}])
+
+
+def test_two_pickers_finishing_one_shipment_at_once_leave_it_picked(floor):
+    """BIGBUY's widgets and gadgets are on two pickers' lists. Both confirm their last task at the same
+    moment: each must not count the other's task as still open, or the shipment stays `released` (and
+    the wave unfinished) with nothing left to pick."""
+    from o2c.fulfillment import service as fulfillment
+    from o2c.fulfillment.schemas import PicksIn
+
+    api, keeper, ids = floor
+    order = place(api, "BIGBUY", [("WIDGET", "2"), ("GADGET", "1")])
+    wave = release(api, order_ids=[order["id"]], pickers=2)
+    first, second = pick_lists(api, wave)
+    assert {s["sku"] for s in first["stops"]} | {s["sku"] for s in second["stops"]} == {"WIDGET", "GADGET"}
+
+    def confirm(pl):
+        return {"picks": [{"task_id": t["task_id"], "quantity": t["quantity"]} for t in tasks(pl)]}
+
+    with held_open(lambda s: fulfillment.confirm_picks(s, keeper, ids["company"], first["id"],
+                                                       PicksIn.model_validate(confirm(first)))):
+        thread, answer = meanwhile(lambda: api.post(f"/pick-lists/{second['id']}/picks", user="keeper",
+                                                    json=confirm(second)))
+    assert finished(thread, answer).status_code == 200
+    assert ok(api.get(f"/shipments/{shipment_of(api, order['id'])['id']}", user="keeper"))["status"] == "picked"
+    assert ok(api.get(f"/waves/{wave['id']}", user="keeper"))["status"] == "done"
+
+
+def test_two_pickers_finishing_a_wave_at_once_finish_it(floor):
+    """Two orders, one list each; both pickers confirm at the same moment: the wave is done."""
+    from o2c.fulfillment import service as fulfillment
+    from o2c.fulfillment.schemas import PicksIn
+
+    api, keeper, ids = floor
+    widgets = place(api, "BIGBUY", [("WIDGET", "2")])
+    gadgets = place(api, "LOYAL", [("GADGET", "1")])
+    wave = release(api, order_ids=[widgets["id"], gadgets["id"]], pickers=2)
+    first, second = pick_lists(api, wave)
+
+    def confirm(pl):
+        return {"picks": [{"task_id": t["task_id"], "quantity": t["quantity"]} for t in tasks(pl)]}
+
+    with held_open(lambda s: fulfillment.confirm_picks(s, keeper, ids["company"], first["id"],
+                                                       PicksIn.model_validate(confirm(first)))):
+        thread, answer = meanwhile(lambda: api.post(f"/pick-lists/{second['id']}/picks", user="keeper",
+                                                    json=confirm(second)))
+    assert finished(thread, answer).status_code == 200
+    assert ok(api.get(f"/waves/{wave['id']}", user="keeper"))["status"] == "done"
+    assert {ok(api.get(f"/shipments/{shipment_of(api, o['id'])['id']}", user="keeper"))["status"]
+            for o in (widgets, gadgets)} == {"picked"}

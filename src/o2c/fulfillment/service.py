@@ -349,6 +349,11 @@ def confirm_picks(session: Session, actor: Actor, company_id: int, pick_list_id:
     if pl.picker is None:
         pl.picker = data.picker or actor.username
     sl_ids = {tasks[p.task_id].shipment_line_id for p in data.picks}
+    # Lock the shipments (in id order) before counting their open tasks: a picker finishing another list
+    # of the same shipment at the same moment must see these picks, or neither advances it.
+    session.scalars(select(Shipment).where(Shipment.id.in_(
+        select(ShipmentLine.shipment_id).where(ShipmentLine.id.in_(sl_ids)))).order_by(Shipment.id)
+        .with_for_update().execution_options(populate_existing=True)).all()
     lines = {sl.id: sl for sl in session.scalars(select(ShipmentLine).where(ShipmentLine.id.in_(sl_ids)))}
     for p in data.picks:
         t = tasks[p.task_id]
@@ -398,6 +403,8 @@ def _close_not_found(session: Session, actor: Actor, sh: Shipment) -> None:
 
 
 def _close_wave_if_done(session: Session, wave_id: int) -> None:
+    # locked first, so two lists of the wave finished at once do not each see the other still open
+    session.execute(select(Wave.id).where(Wave.id == wave_id).with_for_update())
     left = session.scalar(select(func.count()).select_from(PickList).where(PickList.wave_id == wave_id,
                                                                               PickList.status != "done"))
     if left == 0:
