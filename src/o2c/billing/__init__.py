@@ -1,0 +1,1 @@
+"""Billing stage: invoices, credit notes, e-invoices."""
