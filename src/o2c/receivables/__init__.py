@@ -1,0 +1,1 @@
+"""Receivables: bank statements, reconciliation, reminders."""
