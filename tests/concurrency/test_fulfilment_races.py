@@ -204,3 +204,35 @@ def test_two_pickers_finishing_a_wave_at_once_finish_it(floor):
     assert ok(api.get(f"/waves/{wave['id']}", user="keeper"))["status"] == "done"
     assert {ok(api.get(f"/shipments/{shipment_of(api, o['id'])['id']}", user="keeper"))["status"]
             for o in (widgets, gadgets)} == {"picked"}
+
+
+def pick_pack_ship(api, wave: dict, quantity: str) -> dict:
+    """The wave's one task picked at `quantity` (less is a short pick), packed and shipped."""
+    [pl] = pick_lists(api, wave)
+    [task] = tasks(pl)
+    ok(api.post(f"/pick-lists/{pl['id']}/picks", user="keeper",
+                json={"picks": [{"task_id": task["task_id"], "quantity": quantity}]}))
+    sid = int(task["shipment"][2:])
+    pack(api, sid, [("WIDGET", quantity)], str(WEIGHTS["WIDGET"] * D(quantity) + D("0.2")), box="S")
+    return ship(api, sid)
+
+
+def test_the_last_two_shipments_of_an_order_delivered_at_once_deliver_the_order(floor):
+    """BIGBUY's 3 widgets went in two shipments (the bin held 2; the third followed). Both are
+    delivered at the same moment: the order's fulfilment is complete, not left at `shipped`."""
+    from o2c.shipping import service as shipping
+
+    api, keeper, ids = floor
+    order = place(api, "BIGBUY", [("WIDGET", "3")])
+    first = pick_pack_ship(api, release(api, order_ids=[order["id"]]), "2")
+    second = pick_pack_ship(api, release(api, order_ids=[order["id"]]), "1")
+    assert ok(api.get(f"/orders/{order['id']}"))["shipment_state"] == "shipped"
+    scan = shipping.Scan(first["packages"][0]["tracking_number"], "delivered",
+                         datetime(2026, 12, 2, 18, tzinfo=timezone.utc))
+    with held_open(lambda s: shipping.track(s, keeper, ids["company"], scan, "webhook")):
+        thread, answer = meanwhile(lambda: api.post("/tracking-events", user="keeper", json={
+            "tracking_number": second["packages"][0]["tracking_number"], "kind": "delivered",
+            "occurred_at": "2026-12-02T18:05:00+00:00"}))
+    assert finished(thread, answer).status_code == 201
+    assert ok(api.get(f"/orders/{order['id']}"))["shipment_state"] == "delivered"
+    assert_books_agree()

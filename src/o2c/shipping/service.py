@@ -482,6 +482,9 @@ def track(session: Session, actor: Actor, company_id: int, scan: Scan, source: s
                             reason=scan.description, data=data)
     ev = _record_event(session, sh, scan.kind, scan.occurred_at, scan.location, scan.description, source, key)
     if scan.kind == "delivered":
+        # The order is locked before its shipments are looked at: the last two delivered at the same
+        # moment would each see the other still on its way, and the order would never be delivered.
+        session.execute(select(Order.id).where(Order.id == sh.order_id).with_for_update())
         orders.record_delivery(session, actor, company_id, sh.order_id, _all_delivered(session, sh.order_id))
         emit(session, "shipment.delivered", {"shipment_id": sh.id, "order_id": sh.order_id, "on_time": sh.on_time},
              company_id=company_id, entity_id=sh.id)
