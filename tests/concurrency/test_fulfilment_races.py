@@ -236,3 +236,26 @@ def test_the_last_two_shipments_of_an_order_delivered_at_once_deliver_the_order(
     assert finished(thread, answer).status_code == 201
     assert ok(api.get(f"/orders/{order['id']}"))["shipment_state"] == "delivered"
     assert_books_agree()
+
+
+def test_a_wave_released_while_a_receipt_serves_its_backorder_ships_the_whole_reservation(floor):
+    """BIGBUY orders 160 widgets: 150 are reserved, 10 backordered. A goods receipt serves the backorder
+    while a wave is being released: the wave waits for the order's lock and then ships all 160 (the
+    order line as the receipt left it), not the 150 it read before the lock (refused with a 500)."""
+    from o2c.inventory import service as inventory
+    from o2c.inventory.schemas import ReceiptIn
+
+    api, keeper, ids = floor
+    order = ok(api.post("/orders", json={"customer_code": "BIGBUY", "channel": "web",
+                                         "lines": [{"sku": "WIDGET", "quantity": "160"}]}), 201)
+    assert (order["status"], order["lines"][0]["reserved_qty"]) == ("backordered", "150")
+    receipt = ReceiptIn.model_validate({"warehouse": "CHI", "reference": "ASN-1",
+                                        "lines": [{"sku": "WIDGET", "quantity": "10"}]})
+    with held_open(lambda s: inventory.receive(s, keeper, ids["company"], receipt)):
+        thread, answer = meanwhile(lambda: api.post("/waves", user="keeper", json={"order_ids": [order["id"]]}))
+    r = finished(thread, answer)
+    assert r.status_code == 201, r.text
+    shipped = [li for sh in ok(api.get("/shipments", user="keeper", params={"order_id": order["id"]}))["items"]
+               for li in sh["lines"]]
+    assert sum(D(li["quantity"]) for li in shipped) == 160
+    assert_books_agree()

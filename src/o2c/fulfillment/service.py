@@ -124,7 +124,8 @@ def _releasable_lines(session: Session, company_id: int, order_ids: list[int] | 
         stmt = stmt.where(Order.id.in_(order_ids))
     stmt = stmt.order_by(Order.priority.desc(), Order.order_date, Order.id, OrderLine.line_no)
     out: dict[int, list[OrderLine]] = {}
-    for line, order in session.execute(stmt):
+    # populate_existing: read under the orders' locks, a line must not keep what was read before them
+    for line, order in session.execute(stmt.execution_options(populate_existing=True)):
         if order.id not in out and len(out) >= limit:
             break
         out.setdefault(order.id, []).append(line)
@@ -142,7 +143,7 @@ def release_wave(session: Session, actor: Actor, company_id: int, data) -> Wave:
     # Lock the orders (in id order), then look again: a wave released meanwhile by someone else has
     # taken some lines, and what it took must not be released twice.
     orders = {o.id: o for o in session.scalars(select(Order).where(Order.id.in_(list(candidates))).with_for_update()
-                                               .order_by(Order.id))}
+                                               .order_by(Order.id).execution_options(populate_existing=True))}
     by_order = _releasable_lines(session, company_id, list(orders), data.max_orders) if orders else {}
     if not by_order:
         raise Conflict("no confirmed orders with reserved stock are waiting for a wave", field="order_ids")
