@@ -259,3 +259,32 @@ def test_a_wave_released_while_a_receipt_serves_its_backorder_ships_the_whole_re
                for li in sh["lines"]]
     assert sum(D(li["quantity"]) for li in shipped) == 160
     assert_books_agree()
+
+
+def test_a_goods_receipt_while_a_waiting_order_is_cancelled_lands_and_serves_nobody_cancelled(floor):
+    """BIGBUY waits for 3 gadgets (LOYAL holds the 5 there were). The desk cancels BIGBUY's order at the
+    moment 4 gadgets arrive: the receipt waits for the order's lock, finds it cancelled and passes it
+    by. The receipt is not refused (409) for someone else's cancellation, and the cancelled order gets
+    no stock."""
+    from o2c.orders import service as orders
+
+    api, keeper, ids = floor
+    place(api, "LOYAL", [("GADGET", "5")])
+    waiting = ok(api.post("/orders", json={"customer_code": "BIGBUY", "channel": "web",
+                                           "lines": [{"sku": "WIDGET", "quantity": "1"},
+                                                     {"sku": "GADGET", "quantity": "3"}]}), 201)
+    assert waiting["status"] == "backordered"
+    with read_session() as s:
+        desk = actor_for_user(s, s.get(User, ids["desk"]))
+    with held_open(lambda s: orders.cancel(s, desk, ids["company"], waiting["id"], "customer changed their mind")):
+        thread, answer = meanwhile(lambda: api.post("/stock/receipts", user="keeper", json={
+            "warehouse": "CHI", "reference": "ASN-2", "lines": [{"sku": "GADGET", "quantity": "4"}]}))
+    r = finished(thread, answer)
+    assert r.status_code == 201, r.text
+    assert r.json()["allocated"] == []
+    cancelled = ok(api.get(f"/orders/{waiting['id']}"))
+    assert cancelled["status"] == "cancelled"
+    assert [li["reserved_qty"] for li in cancelled["lines"]] == ["0", "0"]
+    [gadgets] = ok(api.get("/stock", params={"sku": "GADGET", "warehouse": "CHI"}))["items"]
+    assert (gadgets["on_hand"], gadgets["reserved"]) == ("9", "5")
+    assert_books_agree()

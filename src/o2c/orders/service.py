@@ -629,6 +629,8 @@ def allocate_backorders(session: Session, actor: Actor, company_id: int, product
     served = []
     for order_id in waiting:
         change = _load_for_change(session, actor, company_id, order_id, permission=None)
+        if change.order.status != rules.BACKORDERED:
+            continue  # cancelled, held or served while we waited for its lock: it waits for nothing now
         before = sum((li.reserved_qty for li in change.order.lines), ZERO)
         _reserve(change, "backorder_allocated")
         if sum((li.reserved_qty for li in change.order.lines), ZERO) > before:
