@@ -535,6 +535,10 @@ def parse_tracking_csv(text: str) -> list[Scan]:
     errors = ErrorList()
     out = []
     for n, row in enumerate(reader, start=2):
+        if None in row:  # csv puts the fields beyond the header under None, as a list
+            errors.add(f"line {n}", "too_many_fields", f"line {n} has {len(header) + len(row[None])} fields, "
+                       f"the header {len(header)} (a comma in a value must be quoted)")
+            continue
         row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
         try:
             at = datetime.fromisoformat(row["occurred_at"].replace("Z", "+00:00"))
