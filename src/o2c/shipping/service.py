@@ -424,14 +424,17 @@ def _shipment_by_tracking(session: Session, company_id: int, number: str) -> Shi
     return session.get(Shipment, sid) if sid else None
 
 
-def _record_event(session: Session, sh: Shipment, kind: str, at: datetime, location, description, source, key) -> TrackingEvent:
+def _record_event(session: Session, sh: Shipment, kind: str, at: datetime, location, description, source, key,
+                  *, notify: bool = True) -> TrackingEvent:
+    """Record the scan; with `notify`, shipment.tracking tells the customer."""
     number = next((p.tracking_number for p in sh.packages if p.tracking_number), "")
     ev = TrackingEvent(company_id=sh.company_id, shipment_id=sh.id, tracking_number=number, kind=kind, occurred_at=at,
                        location=location, description=description, source=source, dedupe_key=key, created_at=clock.now())
     session.add(ev)
     session.flush()
-    emit(session, "shipment.tracking", {"shipment_id": sh.id, "order_id": sh.order_id, "kind": kind,
-                                        "tracking_event_id": ev.id}, company_id=sh.company_id, entity_id=sh.id)
+    if notify:
+        emit(session, "shipment.tracking", {"shipment_id": sh.id, "order_id": sh.order_id, "kind": kind,
+                                            "tracking_event_id": ev.id}, company_id=sh.company_id, entity_id=sh.id)
     return ev
 
 
@@ -462,7 +465,8 @@ def track(session: Session, actor: Actor, company_id: int, scan: Scan, source: s
     if sh.status in fulfillment.OPEN or sh.status == "cancelled":
         raise Conflict(f"shipment {sh.number} is {sh.status}; it has not been handed to the carrier", current_status=sh.status)
     if scan.kind == "shipped":  # the carrier's pick-up scan: the shipment shipped already, note it only
-        ev = _record_event(session, sh, scan.kind, scan.occurred_at, scan.location, scan.description, source, key)
+        ev = _record_event(session, sh, scan.kind, scan.occurred_at, scan.location, scan.description, source, key,
+                           notify=False)  # the customer was told when it was handed over
         return ev, True
     before = sh.status
     if PROGRESS[scan.kind] >= PROGRESS.get(before, 0) or scan.kind == "exception":
