@@ -796,7 +796,8 @@ def _stock_rows(offer: _Offer, stock: Mapping[tuple[int, int], Decimal], ctx: _C
 
 def _first_goal(offer: _Offer, ctx: _Context, ranks: Mapping[int, int]) -> tuple[list[float], float]:
     """Per column: units short (a safety valve, stage 1 made the targets fit), weighing more than every
-    order's policy criterion together and more for better-ranked orders, plus that criterion. And the
+    order's policy criterion together and more for better-ranked orders (by tenth of the wave, so that
+    the goal stays a whole number where the criterion is one), plus that criterion. And the
     offset (minus each order's least criterion) that leaves only what can be improved, so the solver's
     gap means something."""
     primary = [float(_primary(ctx.policy, plan)) for _, plan, _ in offer.plans]
@@ -806,7 +807,8 @@ def _first_goal(offer: _Offer, ctx: _Context, ranks: Mapping[int, int]) -> tuple
         least[d.order_id] = min(least.get(d.order_id, v), v)
         most[d.order_id] = max(most.get(d.order_id, v), v)
     per_unit = 1 + sum(most.values())
-    goal = [v + short * per_unit * (2 - ranks[d.order_id] / len(ranks))
+    n = len(ranks)
+    goal = [v + short * per_unit * (1 + 10 * (n - ranks[d.order_id]) // n)  # whole numbers, by tenths of rank
             for (d, _, short), v in zip(offer.plans, primary)]
     return goal, -sum(least.values())
 
@@ -826,19 +828,22 @@ def _route(orders: Sequence[Demand], targets: Mapping[int, Decimal], stock: Mapp
     # Start from the better of two answers that fit the stock: the orders one at a time, or the transport plans.
     starts = [offer.values(one_by_one)] + ([offer.values(flows)] if len(flows) == len(orders) else [])
     start = min(starts, key=lambda vs: sum(g * v for g, v in zip(goal, vs)))
-    # Where the criterion counts whole splits or parcels, cost breaks its ties at no risk to it (all the
-    # cost together weighs under half a parcel), so the second solve starts from a cheap answer.
+    h = _highs(deadline)
+    h.setOptionValue("time_limit", max(0.5, 0.75 * (deadline - time.perf_counter())))  # a quarter left for cost
+    h.setOptionValue("mip_rel_gap", MIP_GAP)
+    h.setOptionValue("mip_detect_symmetry", False)  # measured: a quarter to a half of the time, nothing found
     tie = 0.0
     if ctx.policy != SPEED:
+        # The criterion counts whole splits or parcels: cost breaks its ties at no risk to it (all the
+        # cost together weighs under 0.4 of one), so the second solve starts from a cheap answer, and
+        # a gap under 0.5 already proves the count the least there is.
         dearest: dict[int, float] = defaultdict(float)
         for (d, _, _), c in zip(offer.plans, cost):
             dearest[d.order_id] = max(dearest[d.order_id], c)
-        tie = 0.5 / (1 + sum(dearest.values()))
-    h = _highs(deadline)
+        tie = 0.4 / (1 + sum(dearest.values()))
+        h.setOptionValue("mip_abs_gap", 0.5)
     _pass(h, [g + tie * c for g, c in zip(goal, cost)], [0.0] * len(cost), [1.0] * len(cost), row_lower,
           row_upper, entries, [True] * len(cost), offset)
-    h.setOptionValue("mip_rel_gap", MIP_GAP)
-    h.setOptionValue("mip_detect_symmetry", False)  # measured: a quarter to a half of the time, nothing found
     values, status = _solve(h, start, "first")
     if values is None:
         return None, status, False
@@ -847,6 +852,7 @@ def _route(orders: Sequence[Demand], targets: Mapping[int, Decimal], stock: Mapp
     h.addRow(-_INF, reached + 1e-6 * max(1.0, reached), len(cols), cols, [goal[c] for c in cols])
     h.changeColsCost(len(cost), list(range(len(cost))), cost)
     h.changeObjectiveOffset(0.0)
+    h.setOptionValue("mip_abs_gap", 1e-6)
     h.setOptionValue("time_limit", max(0.5, deadline - time.perf_counter()))
     better, then = _solve(h, values, "then cost")
     status = f"{status}; {then}; {len(cost):,} plans"
