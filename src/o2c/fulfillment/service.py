@@ -26,6 +26,7 @@ from o2c.fulfillment.models import (
 )
 from o2c.inventory import outbound
 from o2c.inventory.models import Stock, Warehouse
+from o2c.inventory.rules import unit_problem
 from o2c.orders.models import Order, OrderLine
 
 OPEN = ("released", "picked", "packed")  # in the warehouse, not yet handed to the carrier
@@ -330,6 +331,7 @@ def confirm_picks(session: Session, actor: Actor, company_id: int, pick_list_id:
     require(actor, "fulfillment.write")
     pl = get_pick_list(session, company_id, pick_list_id, lock=True)
     tasks = {t.id: t for t in session.scalars(select(PickTask).where(PickTask.pick_list_id == pl.id))}
+    units = _units(session, {t.product_id for t in tasks.values()})
     errors = ErrorList()
     seen: set[int] = set()
     for i, p in enumerate(data.picks):
@@ -345,6 +347,8 @@ def confirm_picks(session: Session, actor: Actor, company_id: int, pick_list_id:
             errors.add(f"picks[{i}].quantity", "more_than_reserved",
                        f"picks[{i}].quantity {plain(p.quantity)} is more than the {plain(t.quantity)} of {t.sku} "
                        f"reserved for this task")
+        elif problem := unit_problem(p.quantity, *units[t.product_id]):
+            errors.add(f"picks[{i}].quantity", "too_many_decimals", f"picks[{i}].quantity: {t.sku} {problem}")
         seen.add(p.task_id)
     errors.raise_if_any("some picks cannot be confirmed")
     if pl.picker is None:
@@ -366,6 +370,12 @@ def confirm_picks(session: Session, actor: Actor, company_id: int, pick_list_id:
     _advance_picked(session, actor, {sl.shipment_id for sl in lines.values()})
     _close_wave_if_done(session, pl.wave_id)
     return pl
+
+
+def _units(session: Session, product_ids: set[int]) -> dict[int, tuple[int, str]]:
+    """Product id -> (decimals its unit allows, unit): no half pieces are picked or packed."""
+    return {pid: (d, u) for pid, d, u in session.execute(
+        select(Product.id, Product.uom_decimals, Product.uom).where(Product.id.in_(product_ids)))}
 
 
 def _advance_picked(session: Session, actor: Actor, shipment_ids: set[int]) -> None:
@@ -491,6 +501,9 @@ def scan(session: Session, actor: Actor, company_id: int, package_id: int, barco
     if pkg.status != "open":
         raise Conflict(f"parcel {pkg.id} is {pkg.status}; scan into an open parcel")
     outcome = packing.scan(_pack_state(session, sh, pkg, barcode), barcode, quantity)
+    product_id = next(sl.product_id for sl in sh.lines if sl.sku == outcome.sku)
+    if problem := unit_problem(quantity, *_units(session, {product_id})[product_id]):
+        raise ValidationFailed.one("quantity", "too_many_decimals", f"{outcome.sku}: {problem}")
     left = outcome.quantity
     for sl in sh.lines:  # fill the shipment lines of that SKU in order
         if sl.sku != outcome.sku or left <= 0:
