@@ -669,6 +669,11 @@ def cancel_shipment(session: Session, actor: Actor, company_id: int, shipment_id
     """Take a shipment back out of the warehouse before it ships: its lines are free to be waved again
     (their stock stays reserved for the order)."""
     require(actor, "fulfillment.write")
+    # Its pick lists are locked first, as confirming picks does (pick list, then shipment).
+    lists = select(PickTask.pick_list_id).join(ShipmentLine, ShipmentLine.id == PickTask.shipment_line_id).where(
+        ShipmentLine.shipment_id == shipment_id)
+    pick_lists = session.scalars(select(PickList).where(PickList.id.in_(lists), PickList.company_id == company_id)
+                                 .order_by(PickList.id).with_for_update()).all()
     sh = get_shipment(session, actor, company_id, shipment_id, lock=True)
     if sh.status not in OPEN:
         raise Conflict(f"shipment {sh.number} is {sh.status}; only a shipment still in the warehouse can be cancelled")
@@ -677,6 +682,13 @@ def cancel_shipment(session: Session, actor: Actor, company_id: int, shipment_id
     for t in session.scalars(select(PickTask).where(PickTask.shipment_line_id.in_([sl.id for sl in sh.lines]),
                                                     PickTask.picked_qty.is_(None))):
         t.picked_qty = ZERO
+    session.flush()
+    for pl in pick_lists:  # a list whose last open tasks were this shipment's has nothing left to pick
+        if not session.scalar(select(func.count()).select_from(PickTask).where(
+                PickTask.pick_list_id == pl.id, PickTask.picked_qty.is_(None))):
+            pl.status = "done"
+            session.flush()
+            _close_wave_if_done(session, pl.wave_id)
     on_timeline(session, actor, sh, "shipment_cancelled", from_status=before, to_status="cancelled", reason=reason)
     session.flush()
     return sh
