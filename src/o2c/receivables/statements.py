@@ -22,6 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 import mt940
 from lxml import etree
@@ -270,9 +271,14 @@ class _Camt:
 
     def __init__(self, ns: str):
         self.ns = ns
+        self._paths: dict[str, str] = {}
 
     def q(self, path: str) -> str:
-        return "/".join(f"{{{self.ns}}}{part}" for part in path.split("/"))
+        """The path with the namespace on every step (memoised: a statement asks the same few)."""
+        full = self._paths.get(path)
+        if full is None:
+            full = self._paths[path] = "/".join(f"{{{self.ns}}}{part}" for part in path.split("/"))
+        return full
 
     def find(self, el, path: str):
         return None if el is None else el.find(self.q(path))
@@ -959,7 +965,7 @@ def _csv_line(cells: dict[str, str], line: int) -> StatementLine:
     iban = cells.get("counterparty_iban") or None
     if iban:
         iban = re.sub(r"\s", "", iban).upper()
-        if not stdnum_iban.is_valid(iban):
+        if not _valid_iban(iban):
             raise StatementError(f"'{cells['counterparty_iban']}' is not a valid IBAN",
                                  where("counterparty_iban"))
     return StatementLine(
@@ -967,6 +973,11 @@ def _csv_line(cells: dict[str, str], line: int) -> StatementLine:
         counterparty_name=cells.get("counterparty_name") or None, counterparty_iban=iban,
         remittance=cells.get("remittance") or None, structured_reference=cells.get("reference") or None,
         line_no=line)
+
+
+@lru_cache(maxsize=4096)
+def _valid_iban(iban: str) -> bool:
+    return stdnum_iban.is_valid(iban)  # a customer's IBAN repeats down a statement: check it once
 
 
 def write_csv(lines: list[StatementLine]) -> str:
