@@ -295,6 +295,13 @@ def test_entry_date_in_the_next_year():
     assert (s.lines[0].value_date, s.lines[0].booking_date) == (date(2024, 12, 31), date(2025, 1, 2))
 
 
+def test_entry_date_on_a_leap_day():
+    data = (":20:REF\n:25:NL91ABNA0417164300\n:28C:1/1\n:60F:C240228EUR100,00\n"
+            ":61:2402280229C5,00NTRFNONREF\n:62F:C240229EUR105,00\n")
+    [s] = parse_mt940(data)
+    assert s.lines[0].booking_date == date(2024, 2, 29)
+
+
 def test_reversal_of_a_credit_takes_money_out():
     data = (":20:REF\n:25:NL91ABNA0417164300\n:28C:1/1\n:60F:C240110EUR100,00\n"
             ":61:240110RC30,00NTRFNONREF\n:62F:C240110EUR70,00\n")

@@ -14,6 +14,7 @@ name; SEPA keywords EREF+, SVWZ+ ...); Dutch structured :86: (Rabobank/ING "/KEY
 """
 from __future__ import annotations
 
+import calendar
 import csv
 import hashlib
 import io
@@ -628,7 +629,8 @@ def _mt940_statement(block: list[_Field], check_balances: bool) -> Statement:
     account_field = sequence = opening = closing = None
     entries: list[tuple[_Field, list[_Field], list[_Field]]] = []  # :61:, its :86:s, its :NS:s
     for f in block[1:]:
-        if f.tag in ("25", "25P", "28", "28C") and (opening or account_field and f.tag.startswith("25")):
+        repeated_account = account_field is not None and f.tag.startswith("25")
+        if f.tag in ("25", "25P", "28", "28C") and (opening or repeated_account):
             what = "account (:25:)" if f.tag.startswith("25") else "statement number (:28C:)"
             raise StatementError(f"the {what} must come once, before the opening balance", f.where)
         if f.tag in ("25", "25P"):
@@ -691,7 +693,7 @@ def _mt_date(text: str, where: str, what: str) -> date:
     yy, month, day = int(text[:2]), int(text[2:4]), int(text[4:])
     year = 2000 + yy if yy < 80 else 1900 + yy
     if month == 2 and 29 <= day <= 31:
-        day = 29 if (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)) else 28
+        day = calendar.monthrange(year, 2)[1]
     try:
         return date(year, month, day)
     except ValueError:
@@ -783,10 +785,9 @@ def _entry_date(mmdd: str, value_date: date, where: str) -> date:
     month, day = int(mmdd[:2]), int(mmdd[2:])
     candidates = []
     for year in (value_date.year - 1, value_date.year, value_date.year + 1):
-        if month == 2 and 29 <= day <= 31:  # as in _mt_date
-            day = 29 if (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)) else 28
+        dd = calendar.monthrange(year, 2)[1] if month == 2 and 29 <= day <= 31 else day  # as _mt_date
         try:
-            candidates.append(date(year, month, day))
+            candidates.append(date(year, month, dd))
         except ValueError:
             raise StatementError(f"entry date '{mmdd}' is not a date (MMDD)", where) from None
     return min(candidates, key=lambda d: abs((d - value_date).days))
