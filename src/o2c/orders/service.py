@@ -573,7 +573,7 @@ def record_shipment(session: Session, actor: Actor, company_id: int, order_id: i
             if shipped < planned:
                 li.backordered_qty += planned - shipped
                 short_lines.append(li)
-    if short_lines and not change.account.ship_complete:
+    if short_lines:  # all or nothing for a ship-complete customer, as _reserve_lines does
         _reserve_lines(change, short_lines)
     if all(li.shipped_qty >= li.quantity for li in order.lines):
         order.shipment_state = "shipped"
