@@ -57,9 +57,9 @@ A wave, optimised (`optimise_wave`), in two stages:
    Why plans and not a flow model (integer units per line and warehouse, a binary per order and
    warehouse, cost linearised as fixed + per kg), the first version: its LP relaxation was weak (40%
    under the optimum with a split penalty) and 558 contended orders of 1,000 took 20 s, where 10,000
-   orders must fit in a minute; the plan model solves the 1,000 in under a second, the 10,000 in
-   about 20 s, and came within 0.5% of the flow model's cost on the 1,000. Its limits: it only picks
-   among the plans offered, and orders kept at their own best stay there.
+   orders must fit in a minute. The plan model does the 1,000 in about 2 s with the same number of
+   split orders at 0.3% more cost, and the 10,000 in 27-57 s (bench/README.md). Its limits: it only
+   picks among the plans offered, and orders kept at their own best stay there.
 
 The reported costs are always the real cost model's, per parcel. The optimised answer is compared
 with greedy's by (service by rank, then the policy's order of preference); when it is not at least
