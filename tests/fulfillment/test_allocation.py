@@ -20,7 +20,7 @@ NAMES = {CHI: "CHI", LAX: "LAX", DAL: "DAL", ATL: "ATL"}
 
 
 class Rates:
-    """A parcel costs fixed + per kg from each warehouse, in cents; None where the warehouse cannot ship."""
+    """A parcel costs fixed + per kg from each warehouse, to the cent; None where the warehouse cannot ship."""
 
     def __init__(self, rates: dict, days: dict | None = None):
         self.rates = rates  # (order, warehouse) -> (fixed, per kg) or None; order None: any order
@@ -278,8 +278,6 @@ def test_a_wave_never_over_allocates_and_the_optimiser_is_never_worse_than_greed
             assert (best.parcels, best.total_cost) <= (greedy.parcels, greedy.total_cost)
         else:
             assert (line_days(best, rates), best.total_cost) <= (line_days(greedy, rates), greedy.total_cost)
-        if best.split_orders == greedy.split_orders and best.parcels == greedy.parcels and policy != "speed":
-            assert best.total_cost <= greedy.total_cost
 
 
 # --- bad input -----------------------------------------------------------------------------------
