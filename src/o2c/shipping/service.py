@@ -456,7 +456,13 @@ def track(session: Session, actor: Actor, company_id: int, scan: Scan, source: s
                                    f"no shipment carries tracking number {scan.tracking_number!r}")
     sh = fulfillment.get_shipment(session, actor, company_id, sh.id, lock=True)
     key = (scan.event_id or f"{scan.kind}@{scan.occurred_at.astimezone(timezone.utc).isoformat()}")[:120]
-    seen = session.scalar(select(TrackingEvent).where(TrackingEvent.shipment_id == sh.id, TrackingEvent.dedupe_key == key))
+    # a repeat: the same carrier event id, or the same kind at the same time (a carrier's file repeats
+    # its webhooks without their ids)
+    seen = session.scalar(select(TrackingEvent).where(
+        TrackingEvent.shipment_id == sh.id,
+        (TrackingEvent.dedupe_key == key)
+        | ((TrackingEvent.kind == scan.kind) & (TrackingEvent.occurred_at == scan.occurred_at)))
+        .order_by(TrackingEvent.id).limit(1))
     if seen is not None:
         return seen, False
     if sh.status == "delivered":
