@@ -531,25 +531,43 @@ def verify_webhook(session: Session, company_id: int, carrier_code: str, body: b
 
 
 CSV_COLUMNS = ("tracking_number", "kind", "occurred_at", "location", "description", "event_id")
+CSV_MAX_LENGTH = {"tracking_number": 40, "location": 200, "description": 500, "event_id": 120}  # as TrackingIn
+
+
+def _records(reader: csv.DictReader, errors: ErrorList):
+    """The file's rows, until one cannot be read (a cell beyond the csv module's size limit): an error."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        n = reader.line_num + 1  # the lines read whole before the one that failed
+        errors.add(f"line {n}", "unreadable", f"line {n} cannot be read: {exc}")
 
 
 def parse_tracking_csv(text: str) -> list[Scan]:
     """A carrier's tracking file: a header row naming at least tracking_number, kind and occurred_at (ISO
     8601 with offset). Every row is checked first; one bad row refuses the file, naming its line."""
     reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or []]
+    try:
+        header = [h.strip() for h in reader.fieldnames or []]
+    except csv.Error as exc:
+        raise ValidationFailed.one("file", "unreadable", f"the header cannot be read: {exc}") from None
     missing = [c for c in ("tracking_number", "kind", "occurred_at") if c not in header]
     if missing:
         raise ValidationFailed.one("file", "missing_columns", f"the header lacks {', '.join(missing)}; "
                                    f"expected columns: {', '.join(CSV_COLUMNS)}")
     errors = ErrorList()
     out = []
-    for n, row in enumerate(reader, start=2):
+    for n, row in enumerate(_records(reader, errors), start=2):
         if None in row:  # csv puts the fields beyond the header under None, as a list
             errors.add(f"line {n}", "too_many_fields", f"line {n} has {len(header) + len(row[None])} fields, "
                        f"the header {len(header)} (a comma in a value must be quoted)")
             continue
         row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        too_long = [c for c, most in CSV_MAX_LENGTH.items() if len(row.get(c) or "") > most]
+        if too_long:
+            c = too_long[0]
+            errors.add(f"line {n}.{c}", "too_long", f"line {n}: {c} is longer than {CSV_MAX_LENGTH[c]} characters")
+            continue
         try:
             at = datetime.fromisoformat(row["occurred_at"].replace("Z", "+00:00"))
             if at.tzinfo is None:
