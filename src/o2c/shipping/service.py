@@ -49,9 +49,10 @@ TRACKING_ARGS = {"ups": {"service": "03"}, "usps_impb": {"service": "001"}, "s10
 
 # --- carriers -------------------------------------------------------------------------------------
 
-def _table_errors(code: str, table: dict, errors: ErrorList) -> None:
-    """The rate table parses cleanly and is this carrier's (its quotes are matched to the carrier's
-    on-time record by code)."""
+def _table_errors(code: str, table: dict, errors: ErrorList, currency: str) -> None:
+    """The rate table parses cleanly, is this carrier's (its quotes are matched to the carrier's on-time
+    record by code) and is in the company's currency (rate shopping and allocation compare prices of
+    every carrier, and add the cost of lateness in that currency)."""
     try:
         parsed = rates.parse_rate_table(table)
     except ValidationFailed as exc:
@@ -61,19 +62,22 @@ def _table_errors(code: str, table: dict, errors: ErrorList) -> None:
     if parsed.carrier != code:
         errors.add("rate_table.carrier", "mismatch",
                    f"rate_table.carrier is {parsed.carrier!r}, but the carrier's code is {code!r}")
+    if parsed.currency != currency:
+        errors.add("rate_table.currency", "mismatch",
+                   f"rate_table.currency is {parsed.currency}, but the company's currency is {currency}")
 
 
-def _check_carrier(data, errors: ErrorList) -> None:
+def _check_carrier(data, errors: ErrorList, currency: str) -> None:
     if data.tracking_format not in tracking.FORMATS:
         errors.add("tracking_format", "unknown",
                    f"tracking_format must be one of {', '.join(sorted(tracking.FORMATS))} (got {data.tracking_format!r})")
-    _table_errors(data.code, data.rate_table, errors)
+    _table_errors(data.code, data.rate_table, errors, currency)
 
 
 def create_carrier(session: Session, actor: Actor, company_id: int, data) -> Carrier:
     require(actor, "masterdata.write")
     errors = ErrorList()
-    _check_carrier(data, errors)
+    _check_carrier(data, errors, session.get(Company, company_id).currency)
     errors.raise_if_any("the carrier cannot be saved")
     if session.scalar(select(Carrier.id).where(Carrier.company_id == company_id, Carrier.code == data.code)):
         raise Conflict(f"a carrier with code {data.code!r} exists already", field="code")
@@ -92,7 +96,7 @@ def replace_rate_table(session: Session, actor: Actor, company_id: int, code: st
     require(actor, "masterdata.write")
     c = get_carrier(session, company_id, code)
     errors = ErrorList()
-    _table_errors(c.code, data.rate_table, errors)
+    _table_errors(c.code, data.rate_table, errors, session.get(Company, company_id).currency)
     errors.raise_if_any("the rate table cannot be saved")
     c.rate_table, c.updated_at = data.rate_table, clock.now()
     session.flush()
@@ -267,6 +271,8 @@ def ship(session: Session, actor: Actor, company_id: int, shipment_id: int, data
         raise ValidationFailed.one("carrier", "required", f"name the carrier of service {data.service!r} "
                                    "(or neither, to let rate shopping choose)")
     sh = fulfillment.get_shipment(session, actor, company_id, shipment_id, lock=True)
+    # The order before its stock rows, as every use case locks them (shipping records on the order).
+    session.execute(select(Order.id).where(Order.id == sh.order_id).with_for_update())
     if sh.status != "packed":
         raise Conflict(f"shipment {sh.number} is {sh.status}: it ships once every picked item is packed "
                        f"({fulfillment.unpacked_reason(sh)})", current_status=sh.status)
