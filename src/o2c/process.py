@@ -25,6 +25,8 @@ def send_order_confirmation(session: Session, event: OutboxEvent) -> None:
     from o2c.orders.models import Order
     from o2c.orders.notifications import confirmation
 
+    if event.payload.get("action") == "shipped":
+        return  # a short pick backordered the rest after the goods left: the shipment notice says so
     order = session.get(Order, event.payload["order_id"])
     if order.status in STALE_FOR_CONFIRMATION:
         return  # the order moved on (cancelled, or held again) before the mail went out: no stale news

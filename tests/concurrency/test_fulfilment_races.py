@@ -290,12 +290,6 @@ def test_a_goods_receipt_while_a_waiting_order_is_cancelled_lands_and_serves_nob
     assert_books_agree()
 
 
-@pytest.mark.xfail(strict=True, reason="lock order: shipping locks the shipment, then the stock rows "
-                   "(outbound.ship), then the order (orders.record_shipment); a wave locks the orders, then the "
-                   "stock rows (outbound.reallocate). A shipment shipped while a wave takes another line of "
-                   "its order waits in a cycle: PostgreSQL breaks it with a deadlock (40P01) and one side is "
-                   "retried. Locking the order before the stock in ship() would trade this for a cycle with "
-                   "goods receipts (stock, then the orders they serve): the stages need one order for both")
 def test_shipping_while_a_wave_takes_another_line_of_the_order_does_not_deadlock(floor, monkeypatch):
     """BIGBUY's first widget line is packed; its second line got its widgets from a receipt since. The
     shift lead releases a wave for the order (its lock taken first) while the packer ships."""

@@ -2,7 +2,6 @@
 stock allows, or backordered."""
 from __future__ import annotations
 
-import pytest
 
 from o2c.core import clock
 from tests.books import assert_books_agree
@@ -30,11 +29,6 @@ def test_a_short_pick_for_a_ship_complete_customer_is_reserved_again_at_once(api
     assert_books_agree()
 
 
-@pytest.mark.xfail(strict=True, reason="record_shipment moves the order confirmed -> backordered and emits "
-                   "order.backordered, and process.py sends the order confirmation on that topic: the customer "
-                   "gets a second 'Order confirmation ... We have confirmed it as follows' after the goods left. "
-                   "The fix is in process.py (send_order_confirmation: skip once the order has shipped, or a "
-                   "message of its own for a short shipment)")
 def test_a_short_pick_does_not_send_the_order_confirmation_again(api, monkeypatch):
     """BIGBUY's 5 gadgets: the bin held 4 and there are no others. The order is backordered now; the
     customer was confirmed the order when it was placed and gets the shipment's own notices, not a

@@ -2,7 +2,6 @@
 stay in the stock books like any other reservation, also when the warehouse cancels it."""
 from __future__ import annotations
 
-import pytest
 
 from tests.books import assert_books_agree, stock
 from tests.fulfillment.flow import ok, place
@@ -27,11 +26,6 @@ def exchange_released(api) -> tuple[dict, dict]:
     return order, ok(api.get(f"/shipments/{int(ret['exchange_shipment'][2:])}", user="keeper"))
 
 
-@pytest.mark.xfail(strict=True, reason="create_exchange_shipment records a reservation against the order line "
-                   "without counting it in the line's reserved_qty; cancelling the exchange shipment then leaves "
-                   "that reservation (and the stock row's reserved unit) with nothing that can ever ship or "
-                   "release it: the line is not waved again (its reserved_qty is 0), and a line that does have "
-                   "reserved_qty would make the next wave's reallocation fail (ValueError, a 500)")
 def test_a_cancelled_exchange_shipment_leaves_no_stock_reserved_for_nothing(people):
     api = people
     order, replacement = exchange_released(api)
@@ -45,9 +39,6 @@ def test_a_cancelled_exchange_shipment_leaves_no_stock_reserved_for_nothing(peop
     assert_books_agree()
 
 
-@pytest.mark.xfail(strict=True, reason="the cancelled exchange's reservation stays on the order line without being "
-                   "counted in its reserved_qty, so the wave's reallocation finds more reserved than the line says "
-                   "and raises ValueError (a 500) on every wave that includes the line")
 def test_a_line_with_a_cancelled_exchange_can_still_be_waved(people):
     """BIGBUY's bin held 2 of 3 gadgets: 2 shipped and were delivered, the third is reserved again and
     waits for a wave. One delivered gadget is exchanged and the exchange shipment cancelled; the next

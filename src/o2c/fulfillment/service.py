@@ -667,7 +667,8 @@ def list_shipments(session: Session, actor: Actor, company_id: int, *, status: s
 
 def cancel_shipment(session: Session, actor: Actor, company_id: int, shipment_id: int, reason: str) -> Shipment:
     """Take a shipment back out of the warehouse before it ships: its lines are free to be waved again
-    (their stock stays reserved for the order)."""
+    (their stock stays reserved for the order). An exchange shipment's stock is freed: the return
+    decides anew (a refund instead)."""
     require(actor, "fulfillment.write")
     # Its pick lists are locked first, as confirming picks does (pick list, then shipment).
     lists = select(PickTask.pick_list_id).join(ShipmentLine, ShipmentLine.id == PickTask.shipment_line_id).where(
@@ -679,6 +680,9 @@ def cancel_shipment(session: Session, actor: Actor, company_id: int, shipment_id
         raise Conflict(f"shipment {sh.number} is {sh.status}; only a shipment still in the warehouse can be cancelled")
     before = sh.status
     sh.status, sh.updated_at = "cancelled", clock.now()
+    if sh.kind == "exchange":  # its stock was reserved for this shipment alone: free it
+        outbound.unreserve(session, company_id, [(sl.order_line_id, sl.product_id, sh.warehouse_id, sl.quantity)
+                                                 for sl in sh.lines])
     for t in session.scalars(select(PickTask).where(PickTask.shipment_line_id.in_([sl.id for sl in sh.lines]),
                                                     PickTask.picked_qty.is_(None))):
         t.picked_qty = ZERO

@@ -166,6 +166,19 @@ def _take_reservation(session: Session, line_id: int, warehouse_id: int, quantit
         raise Conflict(f"order line {line_id} has less reserved in warehouse {warehouse_id} than its shipment")
 
 
+def unreserve(session: Session, company_id: int, items: Sequence[tuple[int, int, int, Decimal]]) -> None:
+    """Give up reservations that will not ship: (order line id, product id, warehouse id, quantity)."""
+    if not items:
+        return
+    locked = _lock(session, company_id, {p for _, p, _, _ in items})
+    changes: dict[int, tuple[Decimal, Decimal]] = {}
+    for line_id, product_id, warehouse_id, q in sorted(items, key=lambda i: (i[1], i[2], i[0])):
+        row_id = locked[(product_id, warehouse_id)][0]
+        changes[row_id] = (ZERO, changes.get(row_id, (ZERO, ZERO))[1] - q)
+        _take_reservation(session, line_id, warehouse_id, q)
+    _apply(session, changes)
+
+
 def put_back(session: Session, actor: Actor, company_id: int, warehouse_id: int,
              items: Sequence[tuple[int, Decimal]], reference: str) -> None:
     """Returned goods fit to sell go back on hand: (product id, quantity)."""

@@ -262,8 +262,13 @@ def _bin(code: str | None, field: str, errors: ErrorList) -> str | None:
 def _lock_for_change(session: Session, company_id: int, warehouse_id: int,
                      product_ids: Iterable[int]) -> dict[int, _Row]:
     """Make sure each product has a stock row in the warehouse, lock all rows of the products; return
-    the warehouse's rows by product id."""
+    the warehouse's rows by product id. The orders waiting for these products are locked first: every
+    use case locks orders before stock rows, so a receipt never waits in a cycle with a shipment or a
+    wave of the same order."""
+    from o2c.orders import service as orders  # orders builds on inventory: imported here, not at load
+
     ids = sorted(set(product_ids))
+    orders.lock_waiting(session, company_id, set(ids))
     have = set(session.scalars(select(Stock.product_id).where(Stock.warehouse_id == warehouse_id,
                                                               Stock.product_id.in_(ids))))
     missing = [p for p in ids if p not in have]

@@ -615,17 +615,25 @@ def _refuse_if_in_fulfilment(session: Session, order: Order) -> None:
             shipment_state=order.shipment_state, open_shipments=open_)
 
 
+def _waiting(company_id: int, product_ids: set[int]):
+    return (select(Order.id)
+            .where(Order.company_id == company_id, Order.status == rules.BACKORDERED,
+                   Order.id.in_(select(OrderLine.order_id).where(OrderLine.product_id.in_(sorted(product_ids)),
+                                                                  OrderLine.backordered_qty > 0))))
+
+
+def lock_waiting(session: Session, company_id: int, product_ids: set[int]) -> None:
+    """Lock, in id order, the backordered orders waiting for these products (before their stock rows)."""
+    if product_ids:
+        session.execute(_waiting(company_id, product_ids).order_by(Order.id).with_for_update())
+
+
 def allocate_backorders(session: Session, actor: Actor, company_id: int, product_ids: set[int]) -> list[Order]:
     """Stock of `product_ids` arrived: give it to the orders waiting for it, highest priority first,
     then oldest order date, then first entered. Each order reserves what it still lacks (all or nothing
     for a ship-complete customer) and moves to confirmed once complete. Returns the orders that got stock."""
-    waiting = session.scalars(
-        select(Order.id)
-        .where(Order.company_id == company_id, Order.status == rules.BACKORDERED,
-               Order.id.in_(select(OrderLine.order_id).where(OrderLine.product_id.in_(sorted(product_ids)),
-                                                              OrderLine.backordered_qty > 0)))
-        .order_by(Order.priority.desc(), Order.order_date, Order.id)
-    ).all()
+    waiting = session.scalars(_waiting(company_id, product_ids)
+                              .order_by(Order.priority.desc(), Order.order_date, Order.id)).all()
     served = []
     for order_id in waiting:
         change = _load_for_change(session, actor, company_id, order_id, permission=None)
