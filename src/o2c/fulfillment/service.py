@@ -174,7 +174,7 @@ def release_wave(session: Session, actor: Actor, company_id: int, data) -> Wave:
                 result = None
             else:
                 greedy = allocation.greedy_wave(demands, free, estimator, policy)
-                result = allocation.optimise_wave(demands, free, estimator, policy)
+                result = allocation.optimise_wave(demands, free, estimator, policy, baseline=greedy)
                 report["groups"].append({"policy": policy, **_jsonable(allocation.compare(greedy, result))})
             for d in demands:
                 alloc = result.allocations.get(d.order_id) if result else None
