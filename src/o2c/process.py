@@ -7,6 +7,7 @@ idempotent: its delivery is recorded per (event, subscriber), and a side effect 
 """
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from o2c.core.events import external
@@ -51,6 +52,10 @@ def send_tracking_update(session: Session, event: OutboxEvent) -> None:
 
     sh = session.get(Shipment, event.payload["shipment_id"])
     ev = session.get(TrackingEvent, event.payload["tracking_event_id"])
+    earlier = session.scalars(select(TrackingEvent.kind).where(TrackingEvent.shipment_id == sh.id,
+                                                                TrackingEvent.id < ev.id)).all()
+    if any(shipping.PROGRESS[k] > shipping.PROGRESS[ev.kind] for k in earlier):
+        return  # a scan of an earlier step that arrived late: the customer heard of a later one already
     order = session.get(Order, sh.order_id)
     customer = session.get(Customer, order.customer_id)
     if not customer.email:

@@ -493,11 +493,18 @@ def get_package(session: Session, actor: Actor, company_id: int, package_id: int
     return pkg, sh
 
 
+def _refuse_unless_packing(sh: Shipment) -> None:
+    if sh.status != "picked":
+        raise Conflict(f"shipment {sh.number} is {sh.status}; its parcels are packed while it is picked",
+                       current_status=sh.status)
+
+
 def scan(session: Session, actor: Actor, company_id: int, package_id: int, barcode: str, quantity: Decimal) -> dict:
     """One scan at the pack station: accepted into the parcel, or refused (unknown barcode, an item not in
     this shipment, one more than was picked) with nothing changed."""
     require(actor, "fulfillment.write")
     pkg, sh = get_package(session, actor, company_id, package_id, lock=True)
+    _refuse_unless_packing(sh)
     if pkg.status != "open":
         raise Conflict(f"parcel {pkg.id} is {pkg.status}; scan into an open parcel")
     outcome = packing.scan(_pack_state(session, sh, pkg, barcode), barcode, quantity)
@@ -548,6 +555,7 @@ def close_package(session: Session, actor: Actor, company_id: int, package_id: i
     the tolerance holds it for review."""
     require(actor, "fulfillment.write")
     pkg, sh = get_package(session, actor, company_id, package_id, lock=True)
+    _refuse_unless_packing(sh)
     if pkg.status != "open":
         raise Conflict(f"parcel {pkg.id} is {pkg.status}; only an open parcel can be closed")
     if not pkg.items:
