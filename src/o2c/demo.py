@@ -606,13 +606,20 @@ def run_demo(orders: int = 300, *, seed: int = 42, more: bool = False, console: 
     created = cid is None
     rng = random.Random(f"{seed}:{offset}")
 
+    # The orders come in ten days ago, the warehouse ships them the next day and the carriers deliver
+    # over the days after: the demo ends today with a history to look at. The company is set up and its
+    # stock counted the morning of that first day.
+    start = datetime.now(timezone.utc).replace(hour=14, minute=0, second=0, microsecond=0) - timedelta(days=10)
     if created:
         with console.status("Creating the demo company: users, catalogue, customers, prices, tax, warehouses"):
+            clock.freeze(start - timedelta(hours=2))
             try:
                 cid, keys = transaction(_create_master_data)
+                transaction(lambda s: _count_stock(s, cid, max(orders, 100), rng))
             except Conflict as exc:
                 raise Conflict(f"cannot create the demo company: {exc}") from exc
-            transaction(lambda s: _count_stock(s, cid, max(orders, 100), rng))
+            finally:
+                clock.freeze(None)
         report = DemoReport(company_id=cid, created=True, keys=keys)
         console.print(f"Created demo company {COMPANY}: {len(USERS)} users, {len(PRODUCTS)} products, "
                       f"{len(CUSTOMERS)} customers, {len(WAREHOUSES)} warehouses with stock.")
@@ -632,9 +639,6 @@ def run_demo(orders: int = 300, *, seed: int = 42, more: bool = False, console: 
             actors = _actors(s, cid)
         desk = _Desk(cid, actors, rng, serial=offset)
         plan = _plan(orders, rng)
-        # The orders come in ten days ago, the warehouse ships them the next day and the carriers
-        # deliver over the days after: the demo ends today with a history to look at.
-        start = datetime.now(timezone.utc).replace(hour=14, minute=0, second=0, microsecond=0) - timedelta(days=10)
         clock.freeze(start)
         try:
             with Progress(*columns, console=console) as progress:

@@ -229,7 +229,9 @@ def release_wave(session: Session, actor: Actor, company_id: int, data) -> Wave:
 
 
 def _jsonable(d: dict) -> dict:
-    return {k: (plain(v) if isinstance(v, Decimal) else v) for k, v in d.items()}
+    """Decimals as text; the solver's seconds to the millisecond."""
+    return {k: plain(v) if isinstance(v, Decimal) else round(v, 3) if isinstance(v, float) else v
+            for k, v in d.items()}
 
 
 def _plan_pick_lists(session: Session, company_id: int, wave: Wave, shipments: list[Shipment],
