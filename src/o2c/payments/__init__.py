@@ -1,0 +1,1 @@
+"""Payments: methods, card gateways, capture, refunds, application to invoices."""
