@@ -208,6 +208,31 @@ def test_a_payment_that_names_one_invoice_from_another_customers_account_is_put_
     assert {p.allocations[0][0], p.alternatives[0].allocations[0][0]} == {128, 130}
 
 
+def test_a_payer_clearly_not_the_customer_is_put_to_a_person():
+    # The number and amount fit, but the money comes from an unknown account in someone else's name.
+    p = one(line("1190.00", remittance="INV-2026-000123", counterparty_name="Zeta Trading"))
+    assert (p.status, p.allocations, p.confidence) == (SUGGESTED, ((123, D("1190.00")),), D("0.80"))
+    assert "is not the customer's 'ACME Industries GmbH'" in reasons(p)
+    # The customer's own name, or none at all, leaves it automatic.
+    assert one(line("1190.00", remittance="INV-2026-000123", counterparty_name="ACME INDUSTRIES")).status == AUTO
+    assert one(line("1190.00", remittance="INV-2026-000123")).status == AUTO
+
+
+def test_an_invoice_held_by_one_suggestion_still_counts_as_a_possibility_for_the_next_line():
+    # Two payments of 480.00 from Builder, who has two invoices of 480.00: which is which is for a
+    # person to say, for both lines, although the first suggestion already took one invoice.
+    p1, p2 = match([line("480.00", counterparty_iban=BUILDER_IBAN), line("480.00", counterparty_iban=BUILDER_IBAN)],
+                   BOOK, ACCOUNTS, NAMES)
+    assert (p1.status, p2.status) == (SUGGESTED, SUGGESTED)
+    assert {p1.allocations[0][0], p2.allocations[0][0]} == {126, 127}
+
+
+def test_money_from_a_known_customer_with_nothing_open_is_unapplied_credit_on_their_account():
+    p = one(line("50.00", "USD", counterparty_iban=ACME_IBAN))  # Acme owes nothing in USD
+    assert (p.status, p.customer_id, p.leftover) == (UNMATCHED, ACME, D("50.00"))
+    assert "unapplied credit" in reasons(p)
+
+
 # --- short, discount, overpayment -------------------------------------------------------------------
 
 

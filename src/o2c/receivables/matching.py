@@ -18,15 +18,19 @@ Each piece of evidence adds to a candidate's confidence (sum capped at 1.00, doc
     short by no more than the tolerance                            0.20  (never auto)
     payer's IBAN on file for the invoice's customer                0.50
     payer's name like the customer's name (similarity s >= 0.60)   0.25 x s
+    payer's name unlike the customer's (s < 0.30), and the payer's
+      account not on file for that customer                       -0.20 (after the cap)
 
 A line is matched automatically only when its best candidate reaches `auto_threshold`, nothing keeps it
 from auto (a short payment, an invoice another line of this statement already paid, several invoices
-with the same amount) and no other candidate comes within 0.20 of it. Otherwise the best candidate is
-suggested, with at most three alternatives, for a person to confirm; below 0.20 the line is unmatched.
+with the same amount) and no other candidate comes within 0.20 of it (for another invoice of the same
+customer, counting only what tells the invoices apart: references and amounts, not the account or the
+name). Otherwise the best candidate is suggested, with at most three alternatives, for a person to
+confirm; below 0.20 the line is unmatched.
 
-Across a statement no invoice receives more than its open amount: lines are settled in order of their
-best confidence (then statement order), and a line whose candidates lost money to an earlier one is
-matched again against what is left.
+Across a statement no invoice receives more than its open amount: the lines that would be matched
+automatically are settled first, then the others, each group surest first (then in statement order);
+a line whose candidates lost money to a line settled before it is matched again against what is left.
 """
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from difflib import SequenceMatcher
+from functools import lru_cache
 from typing import NamedTuple
 
 from stdnum import iso11649
@@ -62,13 +67,15 @@ W_DISCOUNT = Decimal("0.30")
 W_TOLERANCE = Decimal("0.20")
 W_ACCOUNT = Decimal("0.50")
 W_NAME = Decimal("0.25")
+W_UNLIKE_NAME = Decimal("-0.20")
 
 NAME_EVIDENCE = 0.60  # a name less alike than this is no evidence
 NAME_LOOKUP = 0.80  # finding a customer by the payer's name alone needs this much
+NAME_UNLIKE = 0.30  # a name less alike than this is another name
 SUGGEST_FLOOR = Decimal("0.20")  # a best candidate below this leaves the line unmatched
 MARGIN = Decimal("0.20")  # a rival this close makes the best candidate ambiguous
 MAX_ALTERNATIVES = 3
-AMOUNT_SCAN = 20  # invoices with the line's amount looked at when nothing narrows them down
+AMOUNT_SCAN = 20  # an amount more open invoices share than this says nothing alone
 NAME_POSTINGS = 200  # a name word shared by more customers than this does not find customers
 NAME_CANDIDATES = 30  # customers compared by name for one line, at most
 
@@ -195,16 +202,21 @@ def name_tokens(name: str | None) -> tuple[str, ...]:
     return tuple(w for w in re.findall(r"\w+", text) if len(w) > 1 and w not in _NAME_NOISE)
 
 
+@lru_cache(maxsize=1 << 16)
+def _word_ratio(a: str, b: str) -> float:
+    """difflib's ratio when at least 0.8 (a typo or a transliteration), else 0 (another word).
+    Cached: the same words come back in name after name."""
+    ratio = SequenceMatcher(None, a, b).ratio()
+    return ratio if ratio >= 0.8 else 0.0
+
+
 def _word_likeness(word: str, others: tuple[str, ...]) -> float:
     best = 0.0
     for other in others:
         if word == other:
             return 1.0
-        matcher = SequenceMatcher(None, word, other)
-        if matcher.real_quick_ratio() >= 0.8 and matcher.quick_ratio() >= 0.8:
-            ratio = matcher.ratio()
-            if ratio >= 0.8 and ratio > best:  # a typo or a transliteration, not another word
-                best = ratio
+        if 2 * min(len(word), len(other)) >= 0.8 * (len(word) + len(other)):  # else the ratio is < 0.8
+            best = max(best, _word_ratio(word, other) if word < other else _word_ratio(other, word))
     return best
 
 
@@ -230,8 +242,8 @@ def name_similarity(a: str | None, b: str | None) -> float:
 class _Book:
     """The open invoices, accounts and names, indexed once per call of match()."""
 
-    def __init__(self, invoices: Sequence[OpenInvoice], accounts: Mapping[str, int],
-                 names: Mapping[int, str]):
+    def __init__(self, invoices: Sequence[OpenInvoice], numbers: Sequence[InvoiceNumber | str],
+                 accounts: Mapping[str, int], names: Mapping[int, str]):
         self.by_id: dict[int, OpenInvoice] = {}
         self.by_number: dict[InvoiceNumber, OpenInvoice] = {}
         self.by_year_counter: dict[tuple[int, int], list[OpenInvoice]] = defaultdict(list)
@@ -239,14 +251,13 @@ class _Book:
         self.by_amount: dict[tuple[str, Decimal], list[OpenInvoice]] = defaultdict(list)
         self.by_customer: dict[tuple[int, str], list[OpenInvoice]] = defaultdict(list)
         self.by_customer_amount: dict[tuple[int, str, Decimal], list[OpenInvoice]] = defaultdict(list)
-        for inv in invoices:
+        for inv, number in zip(invoices, numbers):
             self.by_id[inv.invoice_id] = inv
-            number = parse_invoice_number(inv.number)
-            if number is not None:
+            if isinstance(number, InvoiceNumber):
                 self.by_number[number] = inv
                 self.by_year_counter[number.year, number.counter].append(inv)
             else:
-                self.by_compact[_compact(inv.number)] = inv
+                self.by_compact[number] = inv
             self.by_amount[inv.currency, inv.open_amount].append(inv)
             self.by_customer[inv.customer_id, inv.currency].append(inv)
             self.by_customer_amount[inv.customer_id, inv.currency, inv.open_amount].append(inv)
@@ -275,6 +286,7 @@ class _State:
     book: _Book
     remaining: dict[int, Decimal] = field(default_factory=dict)
     paid_by: dict[int, list[str]] = field(default_factory=dict)  # invoice -> lines that took money
+    suggested: set[int] = field(default_factory=set)  # invoices a suggestion took money from
     customer_total: dict[tuple[int, str], Decimal] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -285,9 +297,18 @@ class _State:
     def left(self, inv: OpenInvoice) -> Decimal:
         return self.remaining[inv.invoice_id]
 
-    def apply(self, allocations: tuple[Allocation, ...], label: str) -> None:
+    def same_amount(self, invoices, amount: Decimal) -> tuple[list[OpenInvoice], int]:
+        """Of invoices opened with `amount`: those with all of it still open, and how many could be
+        meant (those, and those a suggestion took: a person may still give them back)."""
+        live = [inv for inv in invoices if self.remaining[inv.invoice_id] == amount]
+        return live, len(live) + sum(1 for inv in invoices if inv.invoice_id in self.suggested
+                                     and self.remaining[inv.invoice_id] != amount)
+
+    def apply(self, allocations: tuple[Allocation, ...], label: str, suggested: bool) -> None:
         for invoice_id, amount in allocations:
             inv = self.book.by_id[invoice_id]
+            if suggested:
+                self.suggested.add(invoice_id)
             self.remaining[invoice_id] -= amount
             self.customer_total[inv.customer_id, inv.currency] -= amount
             self.paid_by.setdefault(invoice_id, []).append(label)
@@ -363,15 +384,11 @@ def _one_keystroke_away(counter: int) -> set[int]:
 
 
 def _near_invoices(book: _Book, number: InvoiceNumber) -> list[OpenInvoice]:
-    out = []
-    for counter in _one_keystroke_away(number.counter):
-        if number.prefix in book.prefixes:
-            inv = book.by_number.get(InvoiceNumber(number.prefix, number.year, counter))
-            if inv is not None:
-                out.append(inv)
-        else:
-            out.extend(book.by_year_counter.get((number.year, counter), ()))
-    return out
+    prefix, year, _ = number
+    if prefix in book.prefixes:  # (a plain tuple finds an InvoiceNumber key: they hash alike)
+        found = (book.by_number.get((prefix, year, c)) for c in _one_keystroke_away(number.counter))
+        return [inv for inv in found if inv is not None]
+    return [inv for c in _one_keystroke_away(number.counter) for inv in book.by_year_counter.get((year, c), ())]
 
 
 # --- candidates -------------------------------------------------------------------------------------------
@@ -388,6 +405,7 @@ class _Candidate:
     blocks: list[str] = field(default_factory=list)  # why it may not be applied without a person
     notes: list[str] = field(default_factory=list)
     confidence: Decimal = ZERO
+    telling: Decimal = ZERO  # the evidence that tells one invoice of a customer from another
     allocations: tuple[Allocation, ...] = ()
     leftover: Decimal = ZERO
 
@@ -414,21 +432,28 @@ def _numbers(invoices: tuple[OpenInvoice, ...]) -> str:
     return f"{invoices[0].number}, {invoices[1].number} and {len(invoices) - 2} more"
 
 
+class _View(NamedTuple):
+    cands: list[_Candidate]  # best first
+    notes: list[str]  # about the line itself (a number that is no open invoice, another currency)
+    payer: int | None  # the customer whose account paid, when on file
+
+
 class _Matcher:
     def __init__(self, book: _Book, tolerance: Decimal):
         self.book = book
         self.tolerance = tolerance
         self.state = _State(book)
+        self.tokens: tuple[str, ...] = ()  # the payer's name, of the line being matched
+        self.alike: dict[int, float] = {}  # customer -> similarity to it, for that line
 
-    # Candidates for one line, scored against what is open now. Also returns what they depend on:
-    # the invoices and customers whose open amounts, if they change, call for matching the line again.
-    def candidates(self, line: StatementLine) -> tuple[list[_Candidate], list[str], set, set]:
+    def candidates(self, line: StatementLine) -> _View:
+        """The line's candidates, scored against what is open now, best first."""
         book, state = self.book, self.state
         amount, currency = line.amount, line.currency
         payer = book.accounts.get(_compact(line.counterparty_iban)) if line.counterparty_iban else None
         cands: dict[tuple[int, ...], _Candidate] = {}
         line_notes: list[str] = []
-        customers: set[tuple[int, str]] = set()
+        self.tokens, self.alike = name_tokens(line.counterparty_name), {}
 
         def candidate(invoices: tuple[OpenInvoice, ...]) -> _Candidate:
             key = tuple(inv.invoice_id for inv in invoices)
@@ -465,7 +490,8 @@ class _Matcher:
         # named does not already account for the amount. (Not for any invoice of the payer: one
         # customer's invoices often have neighbouring numbers.)
         named_total = sum((state.left(inv) for inv, _ in named.values()), ZERO)
-        if not named or (named_total != amount and all(state.left(inv) != amount for inv, _ in named.values())):
+        fits = bool(named) and (named_total == amount or any(state.left(inv) == amount for inv, _ in named.values()))
+        if not fits:
             for f in found:
                 if f.number is None:
                     continue
@@ -474,18 +500,25 @@ class _Matcher:
                         candidate((inv,)).add("reference", W_NEAR_NUMBER,
                                               f"{f.written} is one keystroke from {inv.number}")
 
-        # 3. The amount, among the payer's invoices when the account is known, else among all.
+        # 3. The amount, among the payer's invoices when the account is known, else among all invoices
+        # and the customers with the payer's name. Not when the named invoices fit the amount and are
+        # the payer's (by account, or by a name that is not another's): nothing else could come close,
+        # and that is most lines.
         if payer is not None:
-            looked_at = [payer]
+            own = fits and all(inv.customer_id == payer for inv, _ in named.values())
+            looked_at = [] if own else [payer]
         else:
-            same = book.by_amount.get((currency, amount), ())
-            live = [inv for inv in same[:AMOUNT_SCAN] if state.left(inv) == amount]
-            count = len(live) if len(same) <= AMOUNT_SCAN else len(same)
-            for inv in live:
-                candidate((inv,)).same_amount = count
-            looked_at = self._customers_named(line.counterparty_name) if not named else []
+            unlike = any(self.unlike(inv.customer_id) for inv, _ in named.values())
+            looked_at = []
+            if not fits or unlike:
+                same = book.by_amount.get((currency, amount), ())
+                if len(same) <= AMOUNT_SCAN:  # a commoner amount alone says nothing
+                    live, count = state.same_amount(same, amount)
+                    for inv in live:
+                        candidate((inv,)).same_amount = count
+                if not named or unlike:
+                    looked_at = self._customers_named()
         for customer in looked_at:
-            customers.add((customer, currency))
             self._customer(customer, currency, amount, candidate)
             if not any(c.customer_id == customer for c in cands.values()):
                 self._oldest_first(customer, currency, amount, candidate)
@@ -493,7 +526,7 @@ class _Matcher:
         # 4. Score every candidate against what is still open.
         scored = [self._score(c, line, payer) for c in cands.values()]
         scored.sort(key=lambda c: (-c.confidence, -len(c.allocations), [_oldest_first(i) for i in c.invoices]))
-        return scored, list(dict.fromkeys(line_notes)), set(cands), customers
+        return _View(scored, list(dict.fromkeys(line_notes)), payer)
 
     def _named(self, cand: _Candidate, found: list[_Found]) -> None:
         written = ", ".join(f.written for f in found)
@@ -507,10 +540,10 @@ class _Matcher:
         """Candidates among one customer's open invoices: each with exactly this amount, and all of
         them together when they add up to it."""
         state = self.state
-        same = [inv for inv in self.book.by_customer_amount.get((customer, currency, amount), ())
-                if state.left(inv) == amount]
+        same, count = state.same_amount(self.book.by_customer_amount.get((customer, currency, amount), ()),
+                                        amount)
         for inv in same:
-            candidate((inv,)).same_amount = len(same)
+            candidate((inv,)).same_amount = count
         if state.customer_total.get((customer, currency)) == amount:
             live = tuple(inv for inv in self.book.by_customer[customer, currency] if state.left(inv) > 0)
             if len(live) > 1:
@@ -529,9 +562,21 @@ class _Matcher:
         if oldest:
             candidate(tuple(oldest)).notes.append("no invoice number or amount fits: oldest invoices first")
 
-    def _customers_named(self, name: str | None) -> list[int]:
+    def similarity(self, customer: int) -> float:
+        """How alike the current line's payer name and the customer's name are (0 when either is
+        missing); once per line and customer."""
+        if customer not in self.alike:
+            self.alike[customer] = token_similarity(self.tokens, self.book.customer_tokens.get(customer, ()))
+        return self.alike[customer]
+
+    def unlike(self, customer: int) -> bool:
+        """The payer's name is given and is clearly not the customer's."""
+        return bool(self.tokens and self.book.customer_tokens.get(customer)) and \
+            self.similarity(customer) < NAME_UNLIKE
+
+    def _customers_named(self) -> list[int]:
         """Customers whose name is like the payer's (similarity >= NAME_LOOKUP), best first, at most 3."""
-        tokens = name_tokens(name)
+        tokens = self.tokens
         postings = sorted((self.book.name_index.get(t, ()) for t in set(tokens)), key=len)
         seen: list[int] = []
         for customers in postings:
@@ -542,11 +587,12 @@ class _Matcher:
                     seen.append(customer)
             if len(seen) >= NAME_CANDIDATES:
                 break
-        alike = [(token_similarity(tokens, self.book.customer_tokens[c]), c) for c in seen[:NAME_CANDIDATES]]
+        alike = [(self.similarity(c), c) for c in seen[:NAME_CANDIDATES]]
         alike = sorted(((s, c) for s, c in alike if s >= NAME_LOOKUP), key=lambda sc: (-sc[0], sc[1]))
         return [c for _, c in alike[:3]]
 
     def _score(self, cand: _Candidate, line: StatementLine, payer: int | None) -> _Candidate:
+        """Allocation, evidence and confidence of one candidate against what is open now."""
         state, currency, amount = self.state, line.currency, line.amount
         # Allocate in order, never more than is left open on an invoice.
         allocations, left = [], amount
@@ -581,21 +627,25 @@ class _Matcher:
         else:
             self._short(cand, line, total)
 
+        cand.telling = sum((w for w, _ in cand.evidence.values()), ZERO)  # before account and name
+        penalty = ZERO
         if payer is not None and cand.customer_id == payer:
             cand.add("account", W_ACCOUNT, f"the payer's account {_compact(line.counterparty_iban)} is on "
                      f"file for customer {payer}")
         elif payer is not None and cand.customer_id is not None:
             cand.notes.append(f"the payer's account is on file for customer {payer}, not {cand.customer_id}")
-        confidence = sum((w for w, _ in cand.evidence.values()), ZERO)
-        if confidence < ONE and line.counterparty_name and cand.customer_id is not None:
-            similarity = token_similarity(name_tokens(line.counterparty_name),
-                                          self.book.customer_tokens.get(cand.customer_id, ()))
+        if self.tokens and cand.customer_id is not None and self.book.customer_tokens.get(cand.customer_id):
+            similarity = self.similarity(cand.customer_id)
+            payer_name = f"the payer's name {line.counterparty_name!r}"
+            customer_name = repr(self.book.names.get(cand.customer_id))
             if similarity >= NAME_EVIDENCE:
                 cand.add("name", (W_NAME * Decimal(f"{similarity:.2f}")).quantize(CENT),
-                         f"the payer's name {line.counterparty_name!r} is like the customer's "
-                         f"{self.book.names.get(cand.customer_id)!r} ({similarity:.2f})")
-                confidence = sum((w for w, _ in cand.evidence.values()), ZERO)
-        cand.confidence = min(confidence, ONE).quantize(CENT)
+                         f"{payer_name} is like the customer's {customer_name} ({similarity:.2f})")
+            elif self.unlike(cand.customer_id) and "account" not in cand.evidence:
+                penalty = W_UNLIKE_NAME
+                cand.notes.append(f"{payer_name} is not the customer's {customer_name}")
+        confidence = min(sum((w for w, _ in cand.evidence.values()), ZERO), ONE) + penalty
+        cand.confidence = max(confidence, ZERO).quantize(CENT)
         return cand
 
     def _short(self, cand: _Candidate, line: StatementLine, total: Decimal) -> None:
@@ -626,15 +676,25 @@ def _label(line: StatementLine, index: int) -> str:
     return f"line {line.line_no}" if line.line_no else f"entry {index + 1}"
 
 
-def _decide(matcher: _Matcher, line: StatementLine, index: int, cands: list[_Candidate],
-            notes: list[str], auto_threshold: Decimal) -> Proposal:
+def _close(best: _Candidate, rival: _Candidate) -> bool:
+    """The rival is nearly as good. Between invoices of one customer the account and the name say
+    nothing about which invoice is meant: only the references and amounts count."""
+    if best.customer_id is not None and rival.customer_id == best.customer_id:
+        return rival.telling > best.telling - MARGIN
+    return rival.confidence > best.confidence - MARGIN
+
+
+def _decide(line: StatementLine, index: int, view: _View, auto_threshold: Decimal) -> Proposal:
+    cands, notes = view.cands, view.notes
     if not cands or cands[0].confidence < SUGGEST_FLOOR:
-        reasons = ("no invoice number, amount or known account points to an open invoice",) + tuple(notes)
-        return Proposal(line.line_no, UNMATCHED, cands[0].confidence if cands else ZERO, (), reasons,
-                        None, line.amount, tuple(c.alternative() for c in cands[:MAX_ALTERNATIVES]), index)
+        why = ("the payer's account is on file, but the customer has nothing open in this currency: "
+               "unapplied credit" if view.payer is not None and not cands else
+               "no invoice number, amount or known account points to an open invoice")
+        return Proposal(line.line_no, UNMATCHED, cands[0].confidence if cands else ZERO, (), (why, *notes),
+                        view.payer, line.amount, tuple(c.alternative() for c in cands[:MAX_ALTERNATIVES]), index)
     best, rivals = cands[0], cands[1:]
     reasons = list(best.reasons)
-    close = [r for r in rivals if r.confidence > best.confidence - MARGIN]
+    close = [r for r in rivals if _close(best, r)]
     if close:
         reasons.append(f"{_numbers(close[0].invoices)} fits almost as well ({close[0].confidence})")
     auto = (best.confidence >= auto_threshold and not best.blocks and not close and bool(best.allocations))
@@ -651,11 +711,11 @@ def match(lines: Sequence[StatementLine], invoices: Sequence[OpenInvoice], accou
     """One proposal per line, in the lines' order. `accounts` maps a customer's IBAN to the customer,
     `names` a customer to its name; `tolerance` is the short payment (in the line's currency) that may
     still be suggested as paid in full. Bad input raises ValidationFailed naming the field."""
-    _check(lines, invoices, tolerance, auto_threshold)
-    book = _Book(invoices, accounts, names)
+    numbers = _check(lines, invoices, tolerance, auto_threshold)
+    book = _Book(invoices, numbers, accounts, names)
     matcher = _Matcher(book, tolerance)
     proposals: list[Proposal | None] = [None] * len(lines)
-    first: dict[int, tuple] = {}
+    first: dict[int, _View] = {}
     for i, line in enumerate(lines):
         if line.amount <= 0:
             proposals[i] = Proposal(line.line_no, NOT_INCOMING, ZERO, (), ("no money came in",), None, ZERO,
@@ -665,21 +725,21 @@ def match(lines: Sequence[StatementLine], invoices: Sequence[OpenInvoice], accou
                 "the bank reverses an earlier booking: not a customer's payment",), None, line.amount, (), i)
         else:
             first[i] = matcher.candidates(line)
-    # Settle the surest lines first, so a weak guess never takes an invoice a clear payment names.
-    order = sorted(first, key=lambda i: (-(first[i][0][0].confidence if first[i][0] else ZERO), i))
-    touched_invoices: set[int] = set()
-    touched_customers: set[tuple[int, str]] = set()
+    # Settle first the lines that would be matched automatically, then the others, surest first: a
+    # weak guess never takes an invoice that a clear payment names. A line is matched again only when
+    # one of its candidates' invoices lost money to a line settled before it; the others' first view
+    # still holds (it may miss a candidate that only the lower balance would make, never overpay).
+    first_view = {i: _decide(lines[i], i, view, auto_threshold) for i, view in first.items()}
+    order = sorted(first, key=lambda i: (first_view[i].status != AUTO, -first_view[i].confidence, i))
+    touched: set[int] = set()
     for i in order:
-        cands, notes, invoice_keys, customers = first[i]
-        if customers & touched_customers or any(inv in touched_invoices for key in invoice_keys for inv in key):
-            cands, notes, _, _ = matcher.candidates(lines[i])
-        proposal = _decide(matcher, lines[i], i, cands, notes, auto_threshold)
+        if any(inv.invoice_id in touched for c in first[i].cands for inv in c.invoices):
+            proposal = _decide(lines[i], i, matcher.candidates(lines[i]), auto_threshold)
+        else:
+            proposal = first_view[i]
         if proposal.allocations:
-            matcher.state.apply(proposal.allocations, _label(lines[i], i))
-            for invoice_id, _ in proposal.allocations:
-                inv = book.by_id[invoice_id]
-                touched_invoices.add(invoice_id)
-                touched_customers.add((inv.customer_id, inv.currency))
+            matcher.state.apply(proposal.allocations, _label(lines[i], i), proposal.status == SUGGESTED)
+            touched.update(invoice_id for invoice_id, _ in proposal.allocations)
         proposals[i] = proposal
     return proposals  # type: ignore[return-value]
 
@@ -701,7 +761,7 @@ def match_rate(proposals: Sequence[Proposal]) -> dict:
 # --- checking the input --------------------------------------------------------------------------------
 
 
-def _number_key(number: str):
+def _number_key(number: str) -> InvoiceNumber | str:
     """Two numbers are the same when they read as the same invoice number ("INV-2026-000123",
     "INV2026123") or, for other shapes, have the same letters and digits."""
     return parse_invoice_number(number) or _compact(number)
@@ -712,7 +772,8 @@ def _is_money(value: object) -> bool:
 
 
 def _check(lines: Sequence[StatementLine], invoices: Sequence[OpenInvoice], tolerance: Decimal,
-           auto_threshold: Decimal) -> None:
+           auto_threshold: Decimal) -> list[InvoiceNumber | str]:
+    """Refuses bad input naming the field; returns each invoice's number as read (_number_key)."""
     errors = ErrorList()
     currencies = known_currencies()
     if not _is_money(tolerance) or tolerance < 0:
@@ -728,6 +789,7 @@ def _check(lines: Sequence[StatementLine], invoices: Sequence[OpenInvoice], tole
                        f"line {i}: currency {line.currency!r} is not an ISO 4217 code")
     ids: set[int] = set()
     numbers: set = set()
+    keys: list[InvoiceNumber | str] = []
     for i, inv in enumerate(invoices):
         if not _is_money(inv.open_amount) or inv.open_amount <= 0:
             errors.add(f"invoices[{i}].open_amount", "invalid",
@@ -747,4 +809,6 @@ def _check(lines: Sequence[StatementLine], invoices: Sequence[OpenInvoice], tole
         elif key in numbers:
             errors.add(f"invoices[{i}].number", "duplicate", f"invoice number {inv.number} is given twice")
         numbers.add(key)
+        keys.append(key)
     errors.raise_if_any("The statement cannot be matched")
+    return keys
