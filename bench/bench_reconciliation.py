@@ -212,13 +212,15 @@ def main() -> None:
           f"file), {len(lines):,} lines; tolerance {TOLERANCE}; generated in {time.perf_counter() - t0:.1f} s "
           f"(not timed)")
 
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     wall, cpu = time.perf_counter(), time.process_time()
     proposals = match(lines, invoices, accounts, names, tolerance=TOLERANCE)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
 
     rate = match_rate(proposals)
-    print(f"match(): {wall:.2f} s ({cpu:.2f} s CPU), {len(lines) / wall:,.0f} lines/s; peak RSS of the "
-          f"process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB (data included)")
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"match(): {wall:.2f} s ({cpu:.2f} s CPU), {len(lines) / wall:,.0f} lines/s; peak RSS "
+          f"{rss_before:,.0f} MB with the data made, {rss_after:,.0f} MB after match()")
     print(f"auto {rate['auto']:,} ({rate['auto_rate']:.2%}), suggested {rate['suggested']:,} "
           f"({rate['suggested_rate']:.2%}), unmatched {rate['unmatched']:,} ({rate['unmatched_rate']:.2%})")
 

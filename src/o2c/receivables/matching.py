@@ -715,7 +715,9 @@ def match(lines: Sequence[StatementLine], invoices: Sequence[OpenInvoice], accou
     book = _Book(invoices, numbers, accounts, names)
     matcher = _Matcher(book, tolerance)
     proposals: list[Proposal | None] = [None] * len(lines)
-    first: dict[int, _View] = {}
+    # First view of every line against the whole open book: its proposal and the invoices its
+    # candidates draw on (the candidates themselves are not kept: a statement can be long).
+    first: dict[int, tuple[Proposal, frozenset[int]]] = {}
     for i, line in enumerate(lines):
         if line.amount <= 0:
             proposals[i] = Proposal(line.line_no, NOT_INCOMING, ZERO, (), ("no money came in",), None, ZERO,
@@ -724,19 +726,19 @@ def match(lines: Sequence[StatementLine], invoices: Sequence[OpenInvoice], accou
             proposals[i] = Proposal(line.line_no, UNMATCHED, ZERO, (), (
                 "the bank reverses an earlier booking: not a customer's payment",), None, line.amount, (), i)
         else:
-            first[i] = matcher.candidates(line)
+            view = matcher.candidates(line)
+            first[i] = (_decide(line, i, view, auto_threshold),
+                        frozenset(inv.invoice_id for c in view.cands for inv in c.invoices))
     # Settle first the lines that would be matched automatically, then the others, surest first: a
     # weak guess never takes an invoice that a clear payment names. A line is matched again only when
     # one of its candidates' invoices lost money to a line settled before it; the others' first view
     # still holds (it may miss a candidate that only the lower balance would make, never overpay).
-    first_view = {i: _decide(lines[i], i, view, auto_threshold) for i, view in first.items()}
-    order = sorted(first, key=lambda i: (first_view[i].status != AUTO, -first_view[i].confidence, i))
+    order = sorted(first, key=lambda i: (first[i][0].status != AUTO, -first[i][0].confidence, i))
     touched: set[int] = set()
     for i in order:
-        if any(inv.invoice_id in touched for c in first[i].cands for inv in c.invoices):
+        proposal, draws_on = first.pop(i)
+        if not touched.isdisjoint(draws_on):
             proposal = _decide(lines[i], i, matcher.candidates(lines[i]), auto_threshold)
-        else:
-            proposal = first_view[i]
         if proposal.allocations:
             matcher.state.apply(proposal.allocations, _label(lines[i], i), proposal.status == SUGGESTED)
             touched.update(invoice_id for invoice_id, _ in proposal.allocations)
