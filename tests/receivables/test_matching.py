@@ -87,6 +87,12 @@ def test_an_invoice_number_written_loosely_is_still_recognised(field, text):
     assert (p.status, p.allocations) == (AUTO, ((123, D("1190.00")),))
 
 
+def test_a_number_of_another_shape_is_found_as_written_with_or_without_separators():
+    odd = OpenInvoice(500, "INV-B-2026-000017", ZETA, "EUR", D("42.00"), MARCH_15, MARCH_15, D("42.00"))
+    for text in ("Rechnung INV-B-2026-000017", "invb2026000017"):
+        assert one(line("42.00", remittance=text), BOOK + [odd]).allocations == ((500, D("42.00")),)
+
+
 @pytest.mark.parametrize("text", ["2026-03-15", "Invoice 2026-12", "order 20260315"])
 def test_a_date_or_a_short_bare_number_is_not_taken_for_an_invoice_number(text):
     # Without its series prefix, only a counter of at least five digits counts.
