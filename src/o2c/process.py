@@ -88,6 +88,15 @@ def send_return_notice(session: Session, event: OutboxEvent) -> None:
     email.send(customer.email, subject, body, message_id=f"return-{ret.id}-event-{event.id}")
 
 
+def invoice_shipment(session: Session, event: OutboxEvent) -> None:
+    """Ship → Invoice: the shipped quantities are invoiced (never the ordered ones) and posted to the
+    ledger, in the dispatcher's transaction; a redelivery finds the shipment's invoice and makes none."""
+    from o2c.billing import service as billing
+    from o2c.core.auth import SYSTEM
+
+    billing.invoice_shipment(session, SYSTEM, event.company_id, event.payload["shipment_id"])
+
+
 SUBSCRIBERS = {
     # Capture → Validate → Confirm (reserve)
     "order.confirmed": [send_order_confirmation],
@@ -99,8 +108,8 @@ SUBSCRIBERS = {
     # Wave → Pick → Pack → Ship → Deliver
     "shipment.released": [],
     "shipment.tracking": [send_tracking_update],  # shipped, in transit, out for delivery, delivered, exception
-    # shipment.shipped: billing invoices the shipped quantities (issue 4); shipment.delivered: on time or late.
-    "shipment.shipped": [],
+    # Ship → Invoice: the shipped quantities, posted to the ledger. shipment.delivered: on time or late.
+    "shipment.shipped": [invoice_shipment],
     "shipment.delivered": [],
     # Returns: request -> authorise (RMA, label) -> receive -> inspect -> refund or exchange
     "return.requested": [],
@@ -110,4 +119,6 @@ SUBSCRIBERS = {
     # return.refund_due: billing issues the credit note (issue 4); an exchange ships as shipment.released.
     "return.refund_due": [],
     "return.closed": [],
+    # Invoice → Collect: payments, reminders and statements subscribe here (issue 4).
+    "invoice.issued": [],
 }

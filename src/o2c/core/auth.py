@@ -31,6 +31,8 @@ PERMISSIONS = {
     "returns.request": "ask to return delivered goods",
     "returns.write": "authorise and reject returns",
     "returns.receive": "receive returned goods and inspect them (restock, damaged, refused)",
+    "billing.write": "invoice shipped shipments",
+    "ledger.read": "read the ledger: chart of accounts, journal, trial balance",
     "users.write": "create users and API keys",
     "company.write": "change the company's settings (price-override threshold, lead time, time zone)",
 }
@@ -46,6 +48,7 @@ ROLES: dict[str, frozenset[str]] = {
     # A carrier's system posting tracking events with its API key.
     "carrier": frozenset({"read", "tracking.write"}),
     "viewer": frozenset({"read"}),
+    "billing": frozenset({"read", "billing.write", "ledger.read"}),
     # A customer's portal user: own records only (enforced by customer_id on the actor).
     "customer": frozenset({"read", "orders.write", "returns.request"}),
 }

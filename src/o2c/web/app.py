@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 
+from o2c.billing.api import router as billing_router
 from o2c.catalog.api import router as catalog_router
 from o2c.core.runtime import tune_gc
 from o2c.web.company_api import router as company_router
@@ -13,6 +14,7 @@ from o2c.customers.api import router as customers_router
 from o2c.fulfillment.api import router as fulfillment_router
 from o2c.integrations.api import router as imports_router
 from o2c.inventory.api import router as inventory_router
+from o2c.ledger.api import router as ledger_router
 from o2c.orders.api import router as orders_router
 from o2c.returns.api import router as returns_router
 from o2c.shipping.api import router as shipping_router
@@ -52,7 +54,7 @@ def create_app() -> FastAPI:
     problems.install(app)
     api = APIRouter(prefix="/api/v1")
     for r in (company_router, customers_router, catalog_router, inventory_router, orders_router, imports_router,
-              fulfillment_router, shipping_router, returns_router):
+              fulfillment_router, shipping_router, returns_router, billing_router, ledger_router):
         api.include_router(r)
     app.include_router(api)
 

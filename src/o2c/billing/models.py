@@ -1,0 +1,80 @@
+"""Billing's tables: the gap-free document counters and the invoices with their lines.
+
+An issued invoice is never edited or deleted: a correction is a new document (a credit note, to come).
+The ORM refuses an update or delete of an invoice or its lines.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from o2c.core.db import Base, ExactDecimal, Id, UtcDateTime
+from o2c.ledger.models import refuse_changes
+
+
+class DocumentSeries(Base):
+    """The next number of a company's document series in a year. The row is locked while a document takes
+    its number, so numbers are gap-free (a rolled-back document gives its number back) and unique."""
+
+    __tablename__ = "document_series"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    series: Mapped[str] = mapped_column(String(10))
+    year: Mapped[int] = mapped_column(Integer)
+    next_number: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (UniqueConstraint("company_id", "series", "year"),)
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    number: Mapped[str] = mapped_column(String(30))
+    series: Mapped[str] = mapped_column(String(10))
+    year: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    # One invoice per shipment: what makes invoicing a shipment idempotent.
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"), unique=True)
+    issue_date: Mapped[date] = mapped_column(Date)  # the company's business date
+    due_date: Mapped[date] = mapped_column(Date)
+    terms: Mapped[str] = mapped_column(String(40))
+    currency: Mapped[str] = mapped_column(String(3))
+    net_total: Mapped[Decimal] = mapped_column(ExactDecimal(4))
+    tax_total: Mapped[Decimal] = mapped_column(ExactDecimal(4))
+    gross_total: Mapped[Decimal] = mapped_column(ExactDecimal(4))
+    status: Mapped[str] = mapped_column(String(20))  # issued
+    journal_entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    lines: Mapped[list["InvoiceLine"]] = relationship(order_by="InvoiceLine.id")
+
+    __table_args__ = (
+        UniqueConstraint("company_id", "number"),
+        Index("ix_invoices_customer", "company_id", "customer_id", "id"),
+        Index("ix_invoices_order", "order_id"),
+    )
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_lines"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    shipment_line_id: Mapped[int] = mapped_column(ForeignKey("shipment_lines.id"))
+    sku: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal(3))
+    uom: Mapped[str] = mapped_column(String(10))
+    unit_price: Mapped[Decimal] = mapped_column(ExactDecimal(4))
+    net_amount: Mapped[Decimal] = mapped_column(ExactDecimal(4))
+    tax_rate_pct: Mapped[Decimal] = mapped_column(ExactDecimal(4))
+    tax_amount: Mapped[Decimal] = mapped_column(ExactDecimal(4))
+
+
+refuse_changes(Invoice, InvoiceLine)

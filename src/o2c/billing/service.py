@@ -1,0 +1,177 @@
+"""Billing use cases: invoicing a shipment (its lines, its number, its due date, its ledger entry, in one
+transaction), and reading invoices.
+
+An invoice is made from what a shipment shipped, never from the order (o2c.billing.rules). It is made
+once per shipment: the `shipment.shipped` subscriber and the manual re-trigger both come here, and a
+second call returns the first invoice. Rows are locked in the order shipping locks them (the shipment,
+then its order), then the number series, then the journal counter.
+"""
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from o2c.billing import rules
+from o2c.billing.models import DocumentSeries, Invoice, InvoiceLine
+from o2c.billing.terms import Terms, due_date
+from o2c.core import audit, clock
+from o2c.core.auth import Actor, require
+from o2c.core.errors import Conflict, NotFound
+from o2c.core.events import emit
+from o2c.core.models import Company
+from o2c.core.money import ZERO, round_money
+from o2c.customers import service as customers
+from o2c.fulfillment import service as fulfillment
+from o2c.ledger import rules as ledger_rules
+from o2c.ledger import service as ledger
+from o2c.orders import service as orders
+
+INVOICE_SERIES = "INV"
+
+
+def take_number(session: Session, company_id: int, series: str, year: int) -> int:
+    """The next number of the series in the year. The counter row is created on first use (once, also
+    under concurrency) and stays locked until the transaction ends: gap-free and never twice."""
+    ledger.insert_missing(session, DocumentSeries,
+                          [{"company_id": company_id, "series": series, "year": year, "next_number": 1}],
+                          ["company_id", "series", "year"])
+    taken = session.execute(update(DocumentSeries)
+                            .where(DocumentSeries.company_id == company_id, DocumentSeries.series == series,
+                                   DocumentSeries.year == year)
+                            .values(next_number=DocumentSeries.next_number + 1)
+                            .returning(DocumentSeries.next_number)).scalar_one()
+    return taken - 1
+
+
+def _for_shipment(session: Session, shipment_id: int) -> Invoice | None:
+    return session.scalar(select(Invoice).where(Invoice.shipment_id == shipment_id)
+                          .options(selectinload(Invoice.lines)))
+
+
+def find_for_shipment(session: Session, company_id: int, shipment_id: int) -> Invoice | None:
+    inv = _for_shipment(session, shipment_id)
+    return inv if inv is not None and inv.company_id == company_id else None
+
+
+def _already_invoiced(session: Session, order_line_ids: list[int]) -> dict[int, object]:
+    return dict(session.execute(select(InvoiceLine.order_line_id, func.sum(InvoiceLine.quantity))
+                                .where(InvoiceLine.order_line_id.in_(order_line_ids))
+                                .group_by(InvoiceLine.order_line_id)).all())
+
+
+def invoice_shipment(session: Session, actor: Actor, company_id: int, shipment_id: int) -> Invoice | None:
+    """The invoice of a shipped shipment, made now or found (one per shipment). None for a shipment with
+    nothing to invoice: an exchange (its goods were invoiced with the order) or nothing shipped. A
+    shipment that has not shipped yet is a conflict."""
+    require(actor, "billing.write")
+    sh = fulfillment.get_shipment(session, actor, company_id, shipment_id, lock=True)
+    found = _for_shipment(session, sh.id)
+    if found is not None:
+        return found
+    if sh.shipped_at is None:
+        raise Conflict(f"shipment {sh.number} is {sh.status}: it is invoiced when it ships", current_status=sh.status)
+    shipped = [sl for sl in sh.lines if sl.shipped_qty > 0]
+    if sh.kind != "order" or not shipped:
+        return None
+    order = orders.get_order(session, actor, company_id, sh.order_id, lock=True)
+    company = session.get(Company, company_id)
+    _, account = customers.load(session, company_id, order.customer_id)
+    by_id = {li.id: li for li in order.lines}
+    already = _already_invoiced(session, [sl.order_line_id for sl in shipped])
+    amounts = rules.invoice_lines(
+        {li.id: rules.OrderedLine(li.id, li.quantity, li.net_amount, li.tax_amount) for li in order.lines},
+        [rules.Shipped(sl.order_line_id, sl.shipped_qty, already.get(sl.order_line_id, ZERO)) for sl in shipped],
+        order.currency)
+    total = rules.totals(amounts)
+    chart = ledger.chart(session, company_id)
+
+    issued = clock.today_in(company.timezone)
+    terms = Terms(account.payment_terms_days)
+    seq = take_number(session, company_id, INVOICE_SERIES, issued.year)
+    inv = Invoice(company_id=company_id, number=rules.invoice_number(INVOICE_SERIES, issued.year, seq),
+                  series=INVOICE_SERIES, year=issued.year, seq=seq, customer_id=order.customer_id, order_id=order.id,
+                  shipment_id=sh.id, issue_date=issued, due_date=due_date(issued, terms), terms=str(terms),
+                  currency=order.currency, net_total=total.net, tax_total=total.tax, gross_total=total.gross,
+                  status="issued", created_at=clock.now())
+    for sl, amt in zip(shipped, amounts):
+        li = by_id[sl.order_line_id]
+        inv.lines.append(InvoiceLine(order_line_id=li.id, shipment_line_id=sl.id, sku=li.sku,
+                                     description=li.description, quantity=amt.quantity, uom=li.uom,
+                                     unit_price=li.unit_price, net_amount=amt.net, tax_rate_pct=li.tax_rate_pct,
+                                     tax_amount=amt.tax))
+    if total.gross > 0:  # an invoice of free goods only has nothing to post
+        entry = ledger_rules.invoice_issued(chart, ledger_rules.Document(
+            inv.number, str(order.customer_id), issued, order.currency,
+            tuple(ledger_rules.DocLine(a.net, a.tax) for a in amounts)))
+        inv.journal_entry_id = ledger.post(session, actor, company_id, entry).id
+    session.add(inv)
+    session.flush()
+    gross = str(round_money(inv.gross_total, inv.currency))
+    audit.record(session, actor, "order", order.id, "invoiced", company_id=company_id, data={
+        "invoice": inv.number, "shipment": sh.number, "gross": gross, "currency": inv.currency,
+        "due_date": inv.due_date.isoformat()})
+    emit(session, "invoice.issued", {
+        "invoice_id": inv.id, "number": inv.number, "order_id": order.id, "shipment_id": sh.id,
+        "customer_id": order.customer_id, "currency": inv.currency, "gross": gross,
+        "due_date": inv.due_date.isoformat()}, company_id=company_id, entity_id=inv.id)
+    return inv
+
+
+def get_invoice(session: Session, actor: Actor, company_id: int, invoice_id: int) -> Invoice:
+    """A portal user sees the invoices of their own customer only; anyone else's is not found."""
+    inv = session.scalar(select(Invoice).where(Invoice.id == invoice_id, Invoice.company_id == company_id)
+                         .options(selectinload(Invoice.lines)))
+    if inv is None or (actor.customer_id is not None and inv.customer_id != actor.customer_id):
+        raise NotFound(f"invoice {invoice_id} not found")
+    return inv
+
+
+def list_invoices(session: Session, actor: Actor, company_id: int, *, customer_id: int | None = None,
+                  order_id: int | None = None, status: str | None = None, before_id: int | None = None,
+                  limit: int = 50) -> list[Invoice]:
+    """Newest first; `before_id` is the cursor. A portal user sees their own invoices only."""
+    stmt = (select(Invoice).where(Invoice.company_id == company_id).order_by(Invoice.id.desc()).limit(limit)
+            .options(selectinload(Invoice.lines)))
+    if actor.customer_id is not None:
+        customer_id = actor.customer_id if customer_id in (None, actor.customer_id) else -1
+    if customer_id is not None:
+        stmt = stmt.where(Invoice.customer_id == customer_id)
+    if order_id is not None:
+        stmt = stmt.where(Invoice.order_id == order_id)
+    if status:
+        stmt = stmt.where(Invoice.status == status)
+    if before_id is not None:
+        stmt = stmt.where(Invoice.id < before_id)
+    return list(session.scalars(stmt))
+
+
+def invoice_view(inv: Invoice) -> dict:
+    """An invoice as the API shows it: amounts in the currency's minor units (20.00, not 20.0000)."""
+    money = lambda amount: round_money(amount, inv.currency)  # noqa: E731 (exact: stored in minor units)
+    return {
+        "id": inv.id, "number": inv.number, "status": inv.status, "customer_id": inv.customer_id,
+        "order_id": inv.order_id, "order_number": f"SO{inv.order_id:08d}", "shipment_id": inv.shipment_id,
+        "shipment_number": f"SH{inv.shipment_id:08d}", "issue_date": inv.issue_date, "due_date": inv.due_date,
+        "terms": inv.terms, "currency": inv.currency, "net_total": money(inv.net_total), "tax_total": money(inv.tax_total),
+        "gross_total": money(inv.gross_total), "journal_entry_id": inv.journal_entry_id,
+        "lines": [{"order_line_id": li.order_line_id, "sku": li.sku, "description": li.description,
+                   "quantity": li.quantity, "uom": li.uom, "unit_price": li.unit_price, "net_amount": money(li.net_amount),
+                   "tax_rate_pct": li.tax_rate_pct, "tax_amount": money(li.tax_amount)} for li in inv.lines],
+    }
+
+
+# What EN 16931 / PEPPOL BIS 3.0 require of the parties that o2c does not record yet.
+UBL_MISSING = {
+    "company.vat_id": "the seller's VAT identifier (BT-31), required for standard-rated lines (BR-S-02)",
+    "company.endpoint_id": "the seller's electronic address and its scheme (BT-34), e.g. a GLN under 0088",
+    "customer.endpoint_id": "the buyer's electronic address and its scheme (BT-49)",
+}
+
+
+def ubl(session: Session, actor: Actor, company_id: int, invoice_id: int) -> bytes:
+    """The invoice as UBL 2.1 (PEPPOL BIS Billing 3.0). Refused while o2c records no VAT identifier and
+    no electronic address for the company and its customers: every PEPPOL invoice carries them, and
+    making them up (a placeholder GLN) would send a document no receiver can route."""
+    get_invoice(session, actor, company_id, invoice_id)
+    raise Conflict("UBL export needs what o2c does not record yet: "
+                   + "; ".join(f"{k}: {v}" for k, v in UBL_MISSING.items()), missing=list(UBL_MISSING))

@@ -1,0 +1,117 @@
+"""Routes of the ledger: the chart of accounts, the journal (paged, and as CSV) and the trial balance
+with the receivables check. Reading the books needs the permission ledger.read."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from o2c.core.auth import require
+from o2c.core.db import read_session
+from o2c.core.schemas import DecimalStr, OutModel, Page
+from o2c.ledger import service
+from o2c.web.deps import Ctx, context, cursor_to_id
+
+router = APIRouter(prefix="/ledger", tags=["ledger"])
+
+
+def _ledger_reader(ctx: Annotated[Ctx, Depends(context)]) -> Ctx:
+    require(ctx.actor, "ledger.read")
+    return ctx
+
+
+LedgerDep = Annotated[Ctx, Depends(_ledger_reader)]
+
+
+class AccountOut(OutModel):
+    code: str
+    name: str
+    kind: str
+    role: str | None
+
+
+class LineOut(OutModel):
+    account_code: str
+    debit: DecimalStr
+    credit: DecimalStr
+    customer_id: int | None
+    open_item: str | None
+
+
+class EntryOut(OutModel):
+    id: int
+    number: int
+    date: date
+    memo: str
+    source_kind: str
+    source_id: str
+    currency: str
+    lines: list[LineOut]
+
+
+class BalanceOut(OutModel):
+    code: str
+    name: str
+    kind: str
+    debit: DecimalStr
+    credit: DecimalStr
+    balance: DecimalStr
+
+
+class ReceivablesOut(OutModel):
+    control: DecimalStr
+    subledger: DecimalStr
+    agrees: bool
+    customers: dict[int, DecimalStr]
+
+
+class TrialBalanceOut(OutModel):
+    currency: str
+    accounts: list[BalanceOut]
+    debits: DecimalStr
+    credits: DecimalStr
+    balanced: bool
+    receivables: ReceivablesOut | None = None
+
+
+@router.get("/accounts", response_model=list[AccountOut])
+def list_accounts(ctx: LedgerDep):
+    """The company's chart of accounts (the default chart until the first posting stores it)."""
+    with read_session() as s:
+        return [AccountOut.model_validate(a) for a in service.accounts(s, ctx.company_id)]
+
+
+@router.get("/entries", response_model=Page[EntryOut])
+def list_entries(ctx: LedgerDep, source_kind: str | None = Query(None, max_length=40),
+                 source_id: str | None = Query(None, max_length=80), cursor: str | None = None,
+                 limit: int = Query(50, ge=1, le=500)):
+    """Journal entries, newest first."""
+    with read_session() as s:
+        rows = service.list_entries(s, ctx.company_id, before_number=cursor_to_id(cursor), limit=limit,
+                                    source_kind=source_kind, source_id=source_id)
+        return Page[EntryOut](items=[EntryOut.model_validate(service.entry_view(e)) for e in rows],
+                              next_cursor=str(rows[-1].number) if len(rows) == limit else None)
+
+
+@router.get("/trial-balance", response_model=list[TrialBalanceOut])
+def trial_balance(ctx: LedgerDep):
+    """Per currency: every account's debits, credits and balance; whether debits equal credits; and the
+    receivables subledger against its control accounts."""
+    with read_session() as s:
+        ar = {r["currency"]: r for r in service.ar_check(s, ctx.company_id)}
+        return [TrialBalanceOut.model_validate({**tb, "receivables": ar.get(tb["currency"])})
+                for tb in service.trial_balance(s, ctx.company_id)]
+
+
+@router.get("/journal.csv", response_class=Response)
+def journal_csv(ctx: LedgerDep, date_from: date | None = None, date_to: date | None = None):
+    """The journal as CSV, one row per line (columns: date, entry, account, account_name, debit, credit,
+    currency, customer, open_item, memo, source)."""
+    with read_session() as s:
+        text = service.journal_csv(s, ctx.company_id, date_from=date_from, date_to=date_to)
+    return Response(text, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="journal.csv"'})
+
+
