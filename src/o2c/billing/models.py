@@ -1,7 +1,8 @@
 """Billing's tables: the gap-free document counters and the invoices with their lines.
 
-An issued invoice is never edited or deleted: a correction is a new document (a credit note, to come).
-The ORM refuses an update or delete of an invoice or its lines.
+An issued invoice is never edited or deleted: a correction is a new document, a credit note that
+references it.
+The ORM refuses an update or delete of an invoice, a credit note or their lines.
 """
 from __future__ import annotations
 
@@ -78,3 +79,52 @@ class InvoiceLine(Base):
 
 
 refuse_changes(Invoice, InvoiceLine)
+
+
+class CreditNote(Base):
+    """A correction of one issued invoice: what it takes back, per invoice line. Never edited either."""
+
+    __tablename__ = "credit_notes"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    number: Mapped[str] = mapped_column(String(30))
+    series: Mapped[str] = mapped_column(String(10))
+    year: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    # The return it refunds (None for a manual correction). Part of the key, with the invoice: a return's
+    # lines may span invoices (one note each), and a redelivered refund finds its notes and makes none.
+    return_id: Mapped[int | None] = mapped_column(ForeignKey("returns.id"))
+    reason: Mapped[str] = mapped_column(String(200))
+    issue_date: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    net_total: Mapped[Decimal] = mapped_column(ExactDecimal(4))
+    tax_total: Mapped[Decimal] = mapped_column(ExactDecimal(4))
+    gross_total: Mapped[Decimal] = mapped_column(ExactDecimal(4))
+    journal_entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    lines: Mapped[list["CreditNoteLine"]] = relationship(order_by="CreditNoteLine.id")
+
+    __table_args__ = (
+        UniqueConstraint("company_id", "number"),
+        UniqueConstraint("return_id", "invoice_id"),
+        Index("ix_credit_notes_customer", "company_id", "customer_id", "id"),
+    )
+
+
+class CreditNoteLine(Base):
+    __tablename__ = "credit_note_lines"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    credit_note_id: Mapped[int] = mapped_column(ForeignKey("credit_notes.id"), index=True)
+    invoice_line_id: Mapped[int] = mapped_column(ForeignKey("invoice_lines.id"), index=True)
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"))
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal(3))
+    net_amount: Mapped[Decimal] = mapped_column(ExactDecimal(4))
+    tax_amount: Mapped[Decimal] = mapped_column(ExactDecimal(4))
+
+
+refuse_changes(CreditNote, CreditNoteLine)
