@@ -116,7 +116,7 @@ def test_returns_from_request_to_refund_and_exchange(people):
     #    Stock: one widget back on hand, the damaged one not; the move names the RMA.
     on_hand, reserved = widgets_after_delivery
     assert stock(api, "WIDGET", wh) == (str(int(on_hand) + 1), reserved)
-    moves = ok(api.get(f"/stock/moves?sku=WIDGET&kind=return", user="keeper"))["items"]
+    moves = ok(api.get("/stock/moves?sku=WIDGET&kind=return", user="keeper"))["items"]
     assert [(m["quantity"], m["reference"], m["warehouse"]) for m in moves] == [("1", "RMA00000001", wh)]
     assert ok(api.get(f"/shipments/{shipment['id']}"))["lines"][0]["returned_qty"] == "2"
 

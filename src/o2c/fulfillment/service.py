@@ -19,7 +19,6 @@ from o2c.core.errors import Conflict, ErrorList, NotFound, ValidationFailed
 from o2c.core.events import emit
 from o2c.core.money import ZERO, plain, round_money
 from o2c.core.models import Company
-from o2c.customers.models import CustomerAccount
 from o2c.fulfillment import allocation, packing, picking
 from o2c.fulfillment.models import (
     Box, FulfillmentPolicy, Package, PackageItem, PickList, PickTask, Shipment, ShipmentLine, Wave,
@@ -56,8 +55,6 @@ def get_shipment(session: Session, actor: Actor, company_id: int, shipment_id: i
     return s
 
 
-def order_number(session: Session, order_id: int) -> str:
-    return f"SO{order_id:08d}"
 
 
 def on_timeline(session: Session, actor: Actor, shipment: Shipment, action: str, *, from_status=None,
@@ -708,9 +705,6 @@ def cancel_shipment(session: Session, actor: Actor, company_id: int, shipment_id
     return sh
 
 
-def account_for(session: Session, company_id: int, customer_id: int) -> CustomerAccount | None:
-    return session.scalar(select(CustomerAccount).where(CustomerAccount.company_id == company_id,
-                                                        CustomerAccount.customer_id == customer_id))
 
 
 def create_exchange_shipment(session: Session, actor: Actor, company_id: int, order_id: int, return_id: int,

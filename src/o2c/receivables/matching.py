@@ -50,6 +50,7 @@ from stdnum.iso7064 import mod_97_10
 
 from o2c.core.errors import ErrorList, ValidationFailed
 from o2c.core.money import ZERO, known_currencies, round_money
+from o2c.receivables.statements import StatementLine
 
 AUTO, SUGGESTED, UNMATCHED, NOT_INCOMING = "auto", "suggested", "unmatched", "not_incoming"
 STATUSES = (AUTO, SUGGESTED, UNMATCHED, NOT_INCOMING)

@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from o2c.catalog.models import Product
 from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, ErrorList, NotFound, ValidationFailed
@@ -28,7 +27,7 @@ from o2c.core.events import emit
 from o2c.core.money import ZERO, plain
 from o2c.core.models import Company
 from o2c.fulfillment import service as fulfillment
-from o2c.fulfillment.models import Package, Shipment, ShipmentLine
+from o2c.fulfillment.models import Package, Shipment
 from o2c.inventory import outbound
 from o2c.inventory.models import Warehouse
 from o2c.orders import service as orders
@@ -603,11 +602,3 @@ def track_many(session: Session, actor: Actor, company_id: int, scans: list[Scan
             raise ValidationFailed.one(f"line {n}", "refused", f"line {n}: {exc.detail}") from None
         results["created" if created else "duplicates"] += 1
     return results
-
-
-def shipped_lines(session: Session, shipment_id: int) -> list[ShipmentLine]:
-    return list(session.scalars(select(ShipmentLine).where(ShipmentLine.shipment_id == shipment_id).order_by(ShipmentLine.id)))
-
-
-def product_names(session: Session, ids) -> dict[int, str]:
-    return dict(session.execute(select(Product.id, Product.name).where(Product.id.in_(set(ids)))).all())
