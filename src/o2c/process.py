@@ -97,6 +97,15 @@ def invoice_shipment(session: Session, event: OutboxEvent) -> None:
     billing.invoice_shipment(session, SYSTEM, event.company_id, event.payload["shipment_id"])
 
 
+def credit_return(session: Session, event: OutboxEvent) -> None:
+    """Return → Credit: the refund of a return becomes credit notes of the invoices it corrects, posted
+    to the ledger; a redelivery finds the return's notes and makes none."""
+    from o2c.billing import service as billing
+    from o2c.core.auth import SYSTEM
+
+    billing.credit_return(session, SYSTEM, event.company_id, event.payload["return_id"], event.payload)
+
+
 SUBSCRIBERS = {
     # Capture → Validate → Confirm (reserve)
     "order.confirmed": [send_order_confirmation],
@@ -116,9 +125,10 @@ SUBSCRIBERS = {
     "return.authorised": [send_return_notice],
     "return.rejected": [send_return_notice],
     "return.received": [],
-    # return.refund_due: billing issues the credit note (issue 4); an exchange ships as shipment.released.
-    "return.refund_due": [],
+    # return.refund_due: billing issues the credit notes; an exchange ships as shipment.released.
+    "return.refund_due": [credit_return],
     "return.closed": [],
     # Invoice → Collect: payments, reminders and statements subscribe here (issue 4).
     "invoice.issued": [],
+    "credit_note.issued": [],
 }

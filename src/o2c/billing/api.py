@@ -1,6 +1,8 @@
-"""Routes of billing: invoices (list, one, UBL) and the manual re-trigger of a shipment's invoice.
+"""Routes of billing: invoices (list, one, UBL, PDF) and the manual re-trigger of a shipment's invoice;
+credit notes (list, one, PDF) and a manual correction of an invoice.
 Invoices are made by the `shipment.shipped` subscriber (o2c.process); the POST is for a person to make
-one now, and is idempotent by nature: a shipment has one invoice."""
+one now, and is idempotent by nature: a shipment has one invoice. A return's credit notes are made by
+the `return.refund_due` subscriber."""
 from __future__ import annotations
 
 from datetime import date
@@ -9,13 +11,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
-from o2c.billing import service
+from o2c.billing import documents, service
+from o2c.billing.schemas import CreditNoteIn, CreditNoteOut
 from o2c.core.db import read_session, transaction
 from o2c.core.errors import Conflict
 from o2c.core.schemas import MAX_ID, DecimalStr, IdPath, OutModel, Page, PctStr, PriceStr, QtyStr
-from o2c.web.deps import CtxDep, ReaderDep, cursor_to_id
+from o2c.web.deps import CtxDep, IdemKey, ReaderDep, cursor_to_id
+from o2c.web.responses import create
 
-router = APIRouter(prefix="/invoices", tags=["billing"])
+router = APIRouter(tags=["billing"])
 
 
 class InvoiceLineOut(OutModel):
@@ -54,7 +58,7 @@ def _out(inv) -> dict:
     return InvoiceOut.model_validate(service.invoice_view(inv)).model_dump(mode="json")
 
 
-@router.get("", response_model=Page[InvoiceOut])
+@router.get("/invoices", response_model=Page[InvoiceOut])
 def list_invoices(
     ctx: ReaderDep,
     customer_id: Annotated[int, Query(ge=1, le=MAX_ID)] | None = None,
@@ -70,7 +74,7 @@ def list_invoices(
         return {"items": [_out(i) for i in rows], "next_cursor": str(rows[-1].id) if len(rows) == limit else None}
 
 
-@router.get("/{invoice_id}.xml", response_class=Response)
+@router.get("/invoices/{invoice_id}.xml", response_class=Response)
 def invoice_ubl(invoice_id: IdPath, ctx: ReaderDep):
     """The invoice as UBL 2.1 (PEPPOL BIS Billing 3.0). 409 naming what is missing while the company's
     and the customer's electronic addresses are not recorded (docs/billing.md)."""
@@ -79,13 +83,21 @@ def invoice_ubl(invoice_id: IdPath, ctx: ReaderDep):
     return Response(xml, media_type="application/xml")
 
 
-@router.get("/{invoice_id}", response_model=InvoiceOut)
+@router.get("/invoices/{invoice_id}.pdf", response_class=Response)
+def invoice_pdf(invoice_id: IdPath, ctx: ReaderDep):
+    """The invoice as a PDF (A4): seller, buyer, lines, totals, terms."""
+    with read_session() as s:
+        pdf = documents.invoice_pdf(documents.invoice_document(s, service.get_invoice(s, ctx.actor, ctx.company_id, invoice_id)))
+    return Response(pdf, media_type="application/pdf")
+
+
+@router.get("/invoices/{invoice_id}", response_model=InvoiceOut)
 def get_invoice(invoice_id: IdPath, ctx: ReaderDep):
     with read_session() as s:
         return _out(service.get_invoice(s, ctx.actor, ctx.company_id, invoice_id))
 
 
-@router.post("/from-shipment/{shipment_id}", response_model=InvoiceOut, status_code=201,
+@router.post("/invoices/from-shipment/{shipment_id}", response_model=InvoiceOut, status_code=201,
              responses={200: {"model": InvoiceOut, "description": "the shipment's invoice existed already"}})
 def invoice_shipment(shipment_id: IdPath, ctx: CtxDep):
     """Invoice a shipped shipment now (billing.write). Idempotent: a shipment has one invoice, and asking
@@ -100,3 +112,47 @@ def invoice_shipment(shipment_id: IdPath, ctx: CtxDep):
 
     status, body = transaction(work)
     return JSONResponse(body, status_code=status)
+
+
+def _note(s, note) -> dict:
+    return service.credit_note_view(s, note)
+
+
+@router.post("/invoices/{invoice_id}/credit-notes", status_code=201, response_model=CreditNoteOut)
+def credit_invoice(invoice_id: IdPath, data: CreditNoteIn, ctx: CtxDep, idempotency_key: IdemKey = None):
+    """Correct an issued invoice with a credit note (billing.write): per invoice line a quantity taken
+    back or a net amount off. Above what a line or the invoice has left to credit: 422 naming the field,
+    nothing stored. A repeat with the same Idempotency-Key returns the first note."""
+    return create(ctx, idempotency_key, f"/invoices/{invoice_id}/credit-notes", data, CreditNoteOut,
+                  lambda s: _note(s, service.credit_invoice(s, ctx.actor, ctx.company_id, invoice_id, data)))
+
+
+@router.get("/credit-notes", response_model=Page[CreditNoteOut])
+def list_credit_notes(
+    ctx: ReaderDep,
+    customer_id: Annotated[int, Query(ge=1, le=MAX_ID)] | None = None,
+    invoice_id: Annotated[int, Query(ge=1, le=MAX_ID)] | None = None,
+    order_id: Annotated[int, Query(ge=1, le=MAX_ID)] | None = None,
+    cursor: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+):
+    """Newest first; a portal user sees their own credit notes only."""
+    with read_session() as s:
+        rows = service.list_credit_notes(s, ctx.actor, ctx.company_id, customer_id=customer_id, invoice_id=invoice_id,
+                                         order_id=order_id, before_id=cursor_to_id(cursor), limit=limit)
+        return {"items": [_note(s, n) for n in rows], "next_cursor": str(rows[-1].id) if len(rows) == limit else None}
+
+
+@router.get("/credit-notes/{note_id}.pdf", response_class=Response)
+def credit_note_pdf(note_id: IdPath, ctx: ReaderDep):
+    """The credit note as a PDF (A4), naming the invoice it corrects."""
+    with read_session() as s:
+        pdf = documents.invoice_pdf(documents.credit_note_document(
+            s, service.get_credit_note(s, ctx.actor, ctx.company_id, note_id)))
+    return Response(pdf, media_type="application/pdf")
+
+
+@router.get("/credit-notes/{note_id}", response_model=CreditNoteOut)
+def get_credit_note(note_id: IdPath, ctx: ReaderDep):
+    with read_session() as s:
+        return _note(s, service.get_credit_note(s, ctx.actor, ctx.company_id, note_id))

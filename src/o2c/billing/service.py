@@ -8,15 +8,18 @@ then its order), then the number series, then the journal counter.
 """
 from __future__ import annotations
 
+from collections import defaultdict
+from decimal import Decimal
+
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from o2c.billing import rules
-from o2c.billing.models import DocumentSeries, Invoice, InvoiceLine
+from o2c.billing.models import CreditNote, CreditNoteLine, DocumentSeries, Invoice, InvoiceLine
 from o2c.billing.terms import Terms, due_date
 from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
-from o2c.core.errors import Conflict, NotFound
+from o2c.core.errors import Conflict, ErrorList, NotFound
 from o2c.core.events import emit
 from o2c.core.models import Company
 from o2c.core.money import ZERO, round_money
@@ -157,6 +160,166 @@ def invoice_view(inv: Invoice) -> dict:
         "lines": [{"order_line_id": li.order_line_id, "sku": li.sku, "description": li.description,
                    "quantity": li.quantity, "uom": li.uom, "unit_price": li.unit_price, "net_amount": money(li.net_amount),
                    "tax_rate_pct": li.tax_rate_pct, "tax_amount": money(li.tax_amount)} for li in inv.lines],
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Credit notes
+
+
+def credited(session: Session, invoice_ids: list[int]) -> dict[int, tuple[Decimal, Decimal, Decimal]]:
+    """Per invoice line: the quantity, net and tax earlier credit notes took back of it."""
+    rows = session.execute(
+        select(CreditNoteLine.invoice_line_id, func.sum(CreditNoteLine.quantity), func.sum(CreditNoteLine.net_amount),
+               func.sum(CreditNoteLine.tax_amount))
+        .join(CreditNote, CreditNote.id == CreditNoteLine.credit_note_id)
+        .where(CreditNote.invoice_id.in_(invoice_ids)).group_by(CreditNoteLine.invoice_line_id)).all()
+    return {line_id: (Decimal(q), Decimal(n), Decimal(t)) for line_id, q, n, t in rows}
+
+
+def credited_gross(session: Session, invoice_id: int) -> Decimal:
+    return Decimal(session.scalar(select(func.coalesce(func.sum(CreditNote.gross_total), 0))
+                                  .where(CreditNote.invoice_id == invoice_id)))
+
+
+def invoice_open(session: Session, inv: Invoice) -> Decimal:
+    """What the customer still owes on the invoice. Until payments exist: its gross less its credit notes.
+    (Payments will subtract here too; credit_note_issued sends the rest of a credit to unapplied credits.)"""
+    return inv.gross_total - credited_gross(session, inv.id)
+
+
+def _creditable(session: Session, invoices: list[Invoice]) -> list[rules.Creditable]:
+    done = credited(session, [inv.id for inv in invoices])
+    return [rules.Creditable(li.id, inv.id, li.order_line_id, li.quantity, li.net_amount, li.tax_amount,
+                             *done.get(li.id, (ZERO, ZERO, ZERO)))
+            for inv in invoices for li in inv.lines]
+
+
+def _issue_credit_note(session: Session, actor: Actor, inv: Invoice, credits: list[rules.Credit], *,
+                       reason: str, return_id: int | None) -> CreditNote:
+    """Number, store and post one credit note of `inv`; its timeline record and event."""
+    company = session.get(Company, inv.company_id)
+    issued = clock.today_in(company.timezone)
+    open_before = invoice_open(session, inv)
+    seq = take_number(session, inv.company_id, rules.CREDIT_NOTE_SERIES, issued.year)
+    lines = {li.id: li for li in inv.lines}
+    net = sum((c.net for c in credits), ZERO)
+    tax = sum((c.tax for c in credits), ZERO)
+    note = CreditNote(company_id=inv.company_id, number=rules.invoice_number(rules.CREDIT_NOTE_SERIES, issued.year, seq),
+                      series=rules.CREDIT_NOTE_SERIES, year=issued.year, seq=seq, invoice_id=inv.id,
+                      customer_id=inv.customer_id, order_id=inv.order_id, return_id=return_id, reason=reason,
+                      issue_date=issued, currency=inv.currency, net_total=net, tax_total=tax, gross_total=net + tax,
+                      created_at=clock.now())
+    for c in credits:
+        note.lines.append(CreditNoteLine(invoice_line_id=c.invoice_line_id, order_line_id=c.order_line_id,
+                                         sku=lines[c.invoice_line_id].sku, quantity=c.quantity, net_amount=c.net,
+                                         tax_amount=c.tax))
+    if note.gross_total > 0:
+        entry = ledger_rules.credit_note_issued(
+            ledger.chart(session, inv.company_id),
+            ledger_rules.Document(note.number, str(inv.customer_id), issued, inv.currency,
+                                  tuple(ledger_rules.DocLine(c.net, c.tax) for c in credits)),
+            invoice_id=inv.number, invoice_open=open_before)
+        note.journal_entry_id = ledger.post(session, actor, inv.company_id, entry).id
+    session.add(note)
+    session.flush()
+    gross = str(round_money(note.gross_total, note.currency))
+    audit.record(session, actor, "order", inv.order_id, "credited", company_id=inv.company_id, data={
+        "credit_note": note.number, "invoice": inv.number, "gross": gross, "currency": note.currency,
+        "reason": reason})
+    emit(session, "credit_note.issued", {
+        "credit_note_id": note.id, "number": note.number, "invoice_id": inv.id, "invoice": inv.number,
+        "order_id": inv.order_id, "return_id": return_id, "customer_id": inv.customer_id, "currency": note.currency,
+        "gross": gross}, company_id=inv.company_id, entity_id=note.id)
+    return note
+
+
+def _notes_of_return(session: Session, company_id: int, return_id: int) -> list[CreditNote]:
+    return list(session.scalars(select(CreditNote).where(CreditNote.company_id == company_id,
+                                                         CreditNote.return_id == return_id)
+                                .order_by(CreditNote.id).options(selectinload(CreditNote.lines))))
+
+
+def credit_return(session: Session, actor: Actor, company_id: int, return_id: int, payload: dict) -> list[CreditNote]:
+    """The credit notes of a return's refund (`return.refund_due`): one per invoice it touches, for the
+    refund's own net and tax per line, earliest invoice first. Made once per return: a redelivery gets
+    the notes that exist."""
+    require(actor, "billing.write")
+    orders.get_order(session, actor, company_id, payload["order_id"], lock=True)  # credits of an order one at a time
+    found = _notes_of_return(session, company_id, return_id)
+    if found:
+        return found
+    invoices = list(session.scalars(select(Invoice).where(Invoice.company_id == company_id,
+                                                          Invoice.order_id == payload["order_id"])
+                                    .order_by(Invoice.id).options(selectinload(Invoice.lines))))
+    refunded = [rules.Refunded(li["order_line_id"], Decimal(li["quantity"]), Decimal(li["net"]), Decimal(li["tax"]))
+                for li in payload["lines"]]
+    credits = rules.credit_refund(refunded, _creditable(session, invoices), payload["currency"])
+    by_invoice: dict[int, list[rules.Credit]] = defaultdict(list)
+    for c in credits:
+        by_invoice[c.invoice_id].append(c)
+    reason = f"return {payload.get('rma', return_id)}"
+    return [_issue_credit_note(session, actor, inv, by_invoice[inv.id], reason=reason, return_id=return_id)
+            for inv in invoices if by_invoice.get(inv.id)]
+
+
+def credit_invoice(session: Session, actor: Actor, company_id: int, invoice_id: int, data) -> CreditNote:
+    """A person's correction of an issued invoice: `data.lines` [{line_no, quantity | amount}] and
+    `data.reason`. Refused, naming the field, above what a line or the invoice has left to credit; a
+    refusal stores nothing."""
+    require(actor, "billing.write")
+    inv = get_invoice(session, actor, company_id, invoice_id)
+    orders.get_order(session, actor, company_id, inv.order_id, lock=True)
+    errors = ErrorList()
+    if not (data.reason or "").strip():
+        errors.add("reason", "required", "a credit note states its reason")
+    errors.raise_if_any()
+    credits = rules.credit_lines(
+        _creditable(session, [inv]),
+        [rules.ManualCredit(li.line_no, li.quantity, li.amount) for li in data.lines],
+        inv.gross_total - credited_gross(session, inv.id), inv.currency)
+    return _issue_credit_note(session, actor, inv, credits, reason=data.reason.strip(), return_id=None)
+
+
+def get_credit_note(session: Session, actor: Actor, company_id: int, note_id: int) -> CreditNote:
+    """A portal user sees the credit notes of their own customer only; anyone else's is not found."""
+    note = session.scalar(select(CreditNote).where(CreditNote.id == note_id, CreditNote.company_id == company_id)
+                          .options(selectinload(CreditNote.lines)))
+    if note is None or (actor.customer_id is not None and note.customer_id != actor.customer_id):
+        raise NotFound(f"credit note {note_id} not found")
+    return note
+
+
+def list_credit_notes(session: Session, actor: Actor, company_id: int, *, customer_id: int | None = None,
+                      invoice_id: int | None = None, order_id: int | None = None, before_id: int | None = None,
+                      limit: int = 50) -> list[CreditNote]:
+    """Newest first; `before_id` is the cursor. A portal user sees their own credit notes only."""
+    stmt = (select(CreditNote).where(CreditNote.company_id == company_id).order_by(CreditNote.id.desc())
+            .limit(limit).options(selectinload(CreditNote.lines)))
+    if actor.customer_id is not None:
+        customer_id = actor.customer_id if customer_id in (None, actor.customer_id) else -1
+    for col, value in ((CreditNote.customer_id, customer_id), (CreditNote.invoice_id, invoice_id),
+                       (CreditNote.order_id, order_id)):
+        if value is not None:
+            stmt = stmt.where(col == value)
+    if before_id is not None:
+        stmt = stmt.where(CreditNote.id < before_id)
+    return list(session.scalars(stmt))
+
+
+def credit_note_view(session: Session, note: CreditNote) -> dict:
+    """A credit note as the API shows it, with the number of the invoice it corrects."""
+    money = lambda amount: round_money(amount, note.currency)  # noqa: E731
+    inv = session.get(Invoice, note.invoice_id)
+    return {
+        "id": note.id, "number": note.number, "invoice_id": note.invoice_id, "invoice_number": inv.number,
+        "customer_id": note.customer_id, "order_id": note.order_id, "return_id": note.return_id,
+        "reason": note.reason, "issue_date": note.issue_date, "currency": note.currency,
+        "net_total": money(note.net_total), "tax_total": money(note.tax_total), "gross_total": money(note.gross_total),
+        "journal_entry_id": note.journal_entry_id,
+        "lines": [{"invoice_line_id": li.invoice_line_id, "order_line_id": li.order_line_id, "sku": li.sku,
+                   "quantity": li.quantity, "net_amount": money(li.net_amount), "tax_amount": money(li.tax_amount)}
+                  for li in note.lines],
     }
 
 
