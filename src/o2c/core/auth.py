@@ -31,7 +31,7 @@ PERMISSIONS = {
     "returns.request": "ask to return delivered goods",
     "returns.write": "authorise and reject returns",
     "returns.receive": "receive returned goods and inspect them (restock, damaged, refused)",
-    "billing.write": "invoice shipped shipments",
+    "billing.write": "invoice shipped shipments and issue credit notes",
     "ledger.read": "read the ledger: chart of accounts, journal, trial balance",
     "users.write": "create users and API keys",
     "company.write": "change the company's settings (price-override threshold, lead time, time zone)",
