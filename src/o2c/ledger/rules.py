@@ -15,6 +15,8 @@ The postings, event by event, are tabled in docs/ledger.md.
 """
 from __future__ import annotations
 
+import contextlib
+
 import csv
 import io
 from collections import defaultdict
@@ -206,12 +208,10 @@ class Entry:
 
 
 def _currency_ok(errors: ErrorList, currency: object, fld: str = "currency") -> bool:
-    try:
+    with contextlib.suppress(UnknownCurrency):  # an unknown code is reported below
         if isinstance(currency, str):
             minor_units(currency)
             return True
-    except UnknownCurrency:
-        pass
     errors.add(fld, "unknown", f"{currency!r} is not an ISO 4217 currency")
     return False
 

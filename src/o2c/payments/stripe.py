@@ -30,6 +30,8 @@ last 4 characters at most, and text that comes back from Stripe is scrubbed the 
 """
 from __future__ import annotations
 
+import contextlib
+
 import ipaddress
 import logging
 import re
@@ -329,11 +331,9 @@ def _check_base_url(base_url: str) -> None:
         return
     if parts.scheme == "http" and parts.hostname:
         host = parts.hostname
-        try:
+        with contextlib.suppress(ValueError):  # a host name, not an address: not loopback
             if host == "localhost" or ipaddress.ip_address(host).is_loopback:
                 return
-        except ValueError:
-            pass
     raise InvalidRequest("base_url", "base_url must be https:// (plain http only to 127.0.0.1 for tests)",
                          code="insecure_url")
 

@@ -14,6 +14,8 @@ name; SEPA keywords EREF+, SVWZ+ ...); Dutch structured :86: (Rabobank/ING "/KEY
 """
 from __future__ import annotations
 
+import contextlib
+
 import calendar
 import csv
 import hashlib
@@ -243,7 +245,7 @@ def _xml_syntax_error(data: bytes, err: etree.XMLSyntaxError) -> StatementError:
     """Name the element the parser was inside when the XML broke (for a cut-off file: where it ends)."""
     stack: list[str] = []
     counts: list[dict[str, int]] = [defaultdict(int)]
-    try:
+    with contextlib.suppress(etree.XMLSyntaxError):  # read up to the break: the stack is where it broke
         for event, el in etree.iterparse(io.BytesIO(data), events=("start", "end"),
                                          resolve_entities=False, no_network=True):
             name = etree.QName(el).localname
@@ -255,8 +257,6 @@ def _xml_syntax_error(data: bytes, err: etree.XMLSyntaxError) -> StatementError:
                 stack.pop()
                 counts.pop()
                 el.clear()
-    except etree.XMLSyntaxError:
-        pass
     line = err.lineno or 0
     last_line = data.rstrip().count(b"\n") + 1
     if stack and line >= last_line:
