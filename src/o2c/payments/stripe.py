@@ -31,7 +31,6 @@ last 4 characters at most, and text that comes back from Stripe is scrubbed the 
 from __future__ import annotations
 
 import contextlib
-
 import ipaddress
 import logging
 import re
