@@ -30,8 +30,10 @@ class DocumentSeries(Base):
     __table_args__ = (UniqueConstraint("company_id", "series", "year"),)
 
 
-class Invoice(Base):
-    __tablename__ = "invoices"
+class IssuedDocument:
+    """What an invoice and a credit note both carry: the number taken from their series, the customer
+    and order, the business date, the totals and the journal entry that posted them."""
+
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
     number: Mapped[str] = mapped_column(String(30))
@@ -39,19 +41,23 @@ class Invoice(Base):
     year: Mapped[int] = mapped_column(Integer)
     seq: Mapped[int] = mapped_column(Integer)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
-    # One invoice per shipment: what makes invoicing a shipment idempotent.
-    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"), unique=True)
     issue_date: Mapped[date] = mapped_column(Date)  # the company's business date
-    due_date: Mapped[date] = mapped_column(Date)
-    terms: Mapped[str] = mapped_column(String(40))
     currency: Mapped[str] = mapped_column(String(3))
     net_total: Mapped[Decimal] = mapped_column(ExactDecimal(4))
     tax_total: Mapped[Decimal] = mapped_column(ExactDecimal(4))
     gross_total: Mapped[Decimal] = mapped_column(ExactDecimal(4))
-    status: Mapped[str] = mapped_column(String(20))  # issued
     journal_entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Invoice(IssuedDocument, Base):
+    __tablename__ = "invoices"
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    # One invoice per shipment: what makes invoicing a shipment idempotent.
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"), unique=True)
+    due_date: Mapped[date] = mapped_column(Date)
+    terms: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))  # issued
 
     lines: Mapped[list["InvoiceLine"]] = relationship(order_by="InvoiceLine.id")
 
@@ -81,30 +87,16 @@ class InvoiceLine(Base):
 refuse_changes(Invoice, InvoiceLine)
 
 
-class CreditNote(Base):
+class CreditNote(IssuedDocument, Base):
     """A correction of one issued invoice: what it takes back, per invoice line. Never edited either."""
 
     __tablename__ = "credit_notes"
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
-    number: Mapped[str] = mapped_column(String(30))
-    series: Mapped[str] = mapped_column(String(10))
-    year: Mapped[int] = mapped_column(Integer)
-    seq: Mapped[int] = mapped_column(Integer)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     # The return it refunds (None for a manual correction). Part of the key, with the invoice: a return's
     # lines may span invoices (one note each), and a redelivered refund finds its notes and makes none.
     return_id: Mapped[int | None] = mapped_column(ForeignKey("returns.id"))
     reason: Mapped[str] = mapped_column(String(200))
-    issue_date: Mapped[date] = mapped_column(Date)
-    currency: Mapped[str] = mapped_column(String(3))
-    net_total: Mapped[Decimal] = mapped_column(ExactDecimal(4))
-    tax_total: Mapped[Decimal] = mapped_column(ExactDecimal(4))
-    gross_total: Mapped[Decimal] = mapped_column(ExactDecimal(4))
-    journal_entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     lines: Mapped[list["CreditNoteLine"]] = relationship(order_by="CreditNoteLine.id")
 
