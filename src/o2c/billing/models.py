@@ -120,3 +120,19 @@ class CreditNoteLine(Base):
 
 
 refuse_changes(CreditNote, CreditNoteLine)
+
+
+class InvoiceDispute(Base):
+    """A customer disputes an invoice: while open, the invoice gets no reminders. Closed with a resolution
+    (for example a credit note), never deleted."""
+
+    __tablename__ = "invoice_disputes"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(400))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    opened_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolution: Mapped[str | None] = mapped_column(String(400))
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

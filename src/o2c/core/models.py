@@ -34,6 +34,20 @@ class Company(Base):
     # None means the default of o2c.fulfillment.packing.qc_check.
     qc_tolerance_pct: Mapped[Decimal | None] = mapped_column(ExactDecimal(4))
     masterdata_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The seller on invoices (EN 16931): legal name, VAT identifier (BT-31), registration (BT-30),
+    # electronic address and its scheme (BT-34), postal address, and the account customers pay into.
+    legal_name: Mapped[str | None] = mapped_column(String(200))
+    vat_id: Mapped[str | None] = mapped_column(String(40))
+    registration_id: Mapped[str | None] = mapped_column(String(40))
+    endpoint_id: Mapped[str | None] = mapped_column(String(80))
+    endpoint_scheme: Mapped[str | None] = mapped_column(String(4))
+    street: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(100))
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    iban: Mapped[str | None] = mapped_column(String(34))
+    bic: Mapped[str | None] = mapped_column(String(11))
+    # A short payment up to this (company currency) may be written off; None means none may.
+    write_off_tolerance: Mapped[Decimal | None] = mapped_column(ExactDecimal(4))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

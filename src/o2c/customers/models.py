@@ -30,6 +30,9 @@ class Customer(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(40))
     tax_id: Mapped[str | None] = mapped_column(String(40))
+    # The customer's electronic address for e-invoices (PEPPOL BT-49) and its scheme (EAS code, e.g. 0088).
+    endpoint_id: Mapped[str | None] = mapped_column(String(80))
+    endpoint_scheme: Mapped[str | None] = mapped_column(String(4))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -52,6 +55,11 @@ class CustomerAccount(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     currency: Mapped[str] = mapped_column(String(3))
     payment_terms_days: Mapped[int] = mapped_column(Integer, default=30)
+    # Early-payment discount: pct off when paid within days of the invoice date (2/10 net 30). None: none.
+    early_discount_pct: Mapped[Decimal | None] = mapped_column(ExactDecimal(4))
+    early_discount_days: Mapped[int | None] = mapped_column(Integer)
+    # True: this customer gets no payment reminders.
+    dunning_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     tax_exempt: Mapped[bool] = mapped_column(Boolean, default=False)
     tax_exemption_ref: Mapped[str | None] = mapped_column(String(60))
     # True: ship only when every line can go (the whole order waits); False: ship what is available.
@@ -62,3 +70,17 @@ class CustomerAccount(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (UniqueConstraint("company_id", "customer_id"),)
+
+
+class CustomerBankAccount(Base):
+    """A bank account the customer pays from: how reconciliation knows who paid a statement line."""
+
+    __tablename__ = "customer_bank_accounts"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    iban: Mapped[str] = mapped_column(String(34), index=True)  # electronic form: no spaces, upper case
+    bic: Mapped[str | None] = mapped_column(String(11))
+    holder_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (UniqueConstraint("customer_id", "iban"),)

@@ -1,0 +1,1 @@
+"""Reminders (dunning) of overdue invoices."""
