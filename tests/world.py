@@ -23,6 +23,8 @@ ROLES = {
     "desk_approver": ["order_desk", "pricing_approver"],
     "viewer": ["viewer"],
     "keeper": ["warehouse"],
+    "biller": ["billing"],
+    "cashier": ["receivables"],
 }
 
 CHICAGO = {"name": "Receiving", "line1": "100 W Randolph St", "city": "Chicago", "region": "IL",

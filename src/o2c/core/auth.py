@@ -33,13 +33,18 @@ PERMISSIONS = {
     "returns.receive": "receive returned goods and inspect them (restock, damaged, refused)",
     "billing.write": "invoice shipped shipments and issue credit notes",
     "ledger.read": "read the ledger: chart of accounts, journal, trial balance",
+    "payments.write": "record payments, apply them and unapplied credit to invoices, write off short payments, "
+                      "pay out refunds",
+    "reconciliation.write": "import bank statements, confirm, re-match or ignore their lines",
+    "dunning.write": "send payment reminders, set a customer's reminder opt-out, open and resolve disputes",
+    "payments.card": "authorise a card payment for an order (portal: own orders only)",
     "users.write": "create users and API keys",
     "company.write": "change the company's settings (price-override threshold, lead time, time zone)",
 }
 
 ROLES: dict[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS),
-    "order_desk": frozenset({"read", "orders.write", "orders.price_override", "holds.release"}),
+    "order_desk": frozenset({"read", "orders.write", "orders.price_override", "holds.release", "payments.card"}),
     "sales_rep": frozenset({"read", "orders.write", "orders.price_override"}),
     "pricing_approver": frozenset({"read", "holds.release_pricing"}),
     "master_data": frozenset({"read", "masterdata.write"}),
@@ -48,9 +53,11 @@ ROLES: dict[str, frozenset[str]] = {
     # A carrier's system posting tracking events with its API key.
     "carrier": frozenset({"read", "tracking.write"}),
     "viewer": frozenset({"read"}),
-    "billing": frozenset({"read", "billing.write", "ledger.read"}),
+    "billing": frozenset({"read", "billing.write", "ledger.read", "dunning.write"}),
+    # Accounts receivable: cash in, bank statements, reminders. Kept apart from issuing credit notes.
+    "receivables": frozenset({"read", "payments.write", "reconciliation.write", "dunning.write", "ledger.read"}),
     # A customer's portal user: own records only (enforced by customer_id on the actor).
-    "customer": frozenset({"read", "orders.write", "returns.request"}),
+    "customer": frozenset({"read", "orders.write", "returns.request", "payments.card"}),
 }
 
 
