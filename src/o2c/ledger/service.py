@@ -39,14 +39,19 @@ def _stored_accounts(session: Session, company_id: int) -> list[rules.Account]:
 
 def chart(session: Session, company_id: int) -> rules.Chart:
     """The company's chart of accounts; on first use, the default chart is stored for it (once, also when
-    two transactions use it first at the same moment)."""
+    two transactions use it first at the same moment). Read once per transaction: a posting use case
+    asks for it several times (its template, then `post`)."""
+    cached = session.info.setdefault("ledger.charts", {})
+    if company_id in cached:
+        return cached[company_id]
     accounts = _stored_accounts(session, company_id)
-    if not accounts:
+    if not accounts:  # not cached: a savepoint rolled back could take the stored chart with it
         insert_missing(session, LedgerAccount, [
             {"company_id": company_id, "code": a.code, "name": a.name, "kind": a.kind, "role": a.role}
             for a in rules.DEFAULT_ACCOUNTS], ["company_id", "code"])
-        accounts = _stored_accounts(session, company_id)
-    return rules.check_chart(accounts)
+        return rules.check_chart(_stored_accounts(session, company_id))
+    cached[company_id] = rules.check_chart(accounts)
+    return cached[company_id]
 
 
 def accounts(session: Session, company_id: int) -> list[rules.Account]:
@@ -57,10 +62,19 @@ def accounts(session: Session, company_id: int) -> list[rules.Account]:
 def _take_number(session: Session, company_id: int) -> int:
     """The next entry number: the counter row is locked until the transaction ends, so numbers are taken
     one transaction at a time and a rolled-back posting gives its number back."""
-    insert_missing(session, JournalCounter, [{"company_id": company_id, "next_number": 1}], ["company_id"])
-    taken = session.execute(update(JournalCounter).where(JournalCounter.company_id == company_id)
-                            .values(next_number=JournalCounter.next_number + 1)
-                            .returning(JournalCounter.next_number)).scalar_one()
+    return take_counter(session, JournalCounter, {"company_id": company_id})
+
+
+def take_counter(session: Session, model, key: dict) -> int:
+    """Take the next number of a counter row (`next_number`) and leave the row locked until the
+    transaction ends. The row is created on first use, once also under concurrency; after that it is a
+    single UPDATE ... RETURNING."""
+    stmt = (update(model).where(*(getattr(model, k) == v for k, v in key.items()))
+            .values(next_number=model.next_number + 1).returning(model.next_number))
+    taken = session.execute(stmt).scalar_one_or_none()
+    if taken is None:
+        insert_missing(session, model, [{**key, "next_number": 1}], list(key))
+        taken = session.execute(stmt).scalar_one()
     return taken - 1
 
 
@@ -165,6 +179,26 @@ def ar_check(session: Session, company_id: int) -> list[dict]:
         sub = sum(p["customers"].values(), ZERO)
         out.append({"currency": currency, "control": p["control"], "subledger": sub,
                     "customers": p["customers"], "agrees": sub == p["control"]})
+    return out
+
+
+def customer_items(session: Session, company_id: int, customer_id: int, role: str,
+                   items: list[str] | None = None) -> dict[tuple[str, str], object]:
+    """One customer's open items on the account of `role` (receivables, unapplied credits): balance
+    (debit - credit) per (currency, open item), items at zero left out; `items` narrows to those named."""
+    code = rules.check_chart(accounts(session, company_id)).code(role)
+    stmt = (select(JournalEntry.currency, JournalLine.open_item, func.sum(JournalLine.debit) - func.sum(JournalLine.credit))
+            .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+            .where(JournalEntry.company_id == company_id, JournalLine.customer_id == customer_id,
+                   JournalLine.account_code == code)
+            .group_by(JournalEntry.currency, JournalLine.open_item))
+    if items is not None:
+        stmt = stmt.where(JournalLine.open_item.in_(items))
+    out = {}
+    for currency, item, balance in session.execute(stmt):
+        amount = round_money(balance, currency)  # exact: entries are in minor units
+        if amount != 0:
+            out[(currency, item)] = amount
     return out
 
 
