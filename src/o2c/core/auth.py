@@ -33,6 +33,7 @@ PERMISSIONS = {
     "returns.receive": "receive returned goods and inspect them (restock, damaged, refused)",
     "billing.write": "invoice shipped shipments and issue credit notes",
     "ledger.read": "read the ledger: chart of accounts, journal, trial balance",
+    "ledger.configure": "change the chart of accounts (accounts, names, which account holds each role)",
     "payments.write": "record payments, apply them and unapplied credit to invoices, write off short payments, "
                       "pay out refunds",
     "reconciliation.write": "import bank statements, confirm, re-match or ignore their lines",

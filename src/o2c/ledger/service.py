@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from o2c.core import clock
-from o2c.core.auth import Actor
-from o2c.core.errors import ValidationFailed
+from o2c.core import audit, clock
+from o2c.core.auth import Actor, require
+from o2c.core.errors import ErrorList, ValidationFailed
 from o2c.core.money import ZERO, round_money
 from o2c.ledger import rules
 from o2c.ledger.models import JournalCounter, JournalEntry, JournalLine, LedgerAccount
@@ -52,6 +53,54 @@ def chart(session: Session, company_id: int) -> rules.Chart:
         return rules.check_chart(_stored_accounts(session, company_id))
     cached[company_id] = rules.check_chart(accounts)
     return cached[company_id]
+
+
+def configure_chart(session: Session, actor: Actor, company_id: int, wanted: list[rules.Account]) -> rules.Chart:
+    """Replace the company's chart with `wanted` (the whole chart): add accounts, rename them, give roles
+    to other accounts. What the journal already uses stays as it was: an account with postings keeps its
+    kind and cannot be removed, and the customer accounts (receivables, unapplied credits) cannot move
+    once posted to, or the subledger would no longer sum to its control account. Refused as a whole,
+    naming the account, when any of that is broken or the new chart is not valid (rules.check_chart)."""
+    require(actor, "ledger.configure")
+    new = rules.check_chart(wanted)
+    old = chart(session, company_id)
+    used = set(session.scalars(select(JournalLine.account_code).distinct()
+                               .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+                               .where(JournalEntry.company_id == company_id)))
+    errors = ErrorList()
+    at = {a.code: i for i, a in enumerate(new)}
+    for a in old:
+        if a.code not in used:
+            continue
+        now = new.account(a.code)
+        if now is None:
+            errors.add("accounts", "in_use", f"account {a.code} ({a.name}) has postings: it cannot be removed")
+        elif now.kind != a.kind:
+            errors.add(f"accounts[{at[a.code]}].kind", "in_use",
+                       f"account {a.code} has postings as {a.kind}: its kind cannot become {now.kind}")
+    for role in rules.CUSTOMER_ROLES:
+        if old.code(role) in used and new.code(role) != old.code(role):
+            errors.add(f"accounts[{at[new.code(role)]}].role", "in_use",
+                       f"role {role} stays with account {old.code(role)}, which has postings: the customer "
+                       "subledger is read from it")
+    errors.raise_if_any("The chart of accounts cannot be changed so")
+    rows = {r.code: r for r in session.scalars(select(LedgerAccount).where(LedgerAccount.company_id == company_id)
+                                               .with_for_update())}
+    for code, row in rows.items():
+        if new.account(code) is None:
+            session.delete(row)
+    session.flush()  # roles freed before other accounts take them
+    for a in new:
+        row = rows.get(a.code)
+        if row is None:
+            session.add(LedgerAccount(company_id=company_id, code=a.code, name=a.name, kind=a.kind, role=a.role))
+        else:
+            row.name, row.kind, row.role = a.name, a.kind, a.role
+    session.flush()
+    session.info.setdefault("ledger.charts", {})[company_id] = new
+    audit.record(session, actor, "company", company_id, "chart_changed", company_id=company_id, data={
+        "accounts": [[a.code, a.name, a.kind, a.role] for a in new]})
+    return new
 
 
 def accounts(session: Session, company_id: int) -> list[rules.Account]:
@@ -182,23 +231,26 @@ def ar_check(session: Session, company_id: int) -> list[dict]:
     return out
 
 
-def customer_items(session: Session, company_id: int, customer_id: int, role: str,
-                   items: list[str] | None = None) -> dict[tuple[str, str], object]:
-    """One customer's open items on the account of `role` (receivables, unapplied credits): balance
-    (debit - credit) per (currency, open item), items at zero left out; `items` narrows to those named."""
+def open_item_balances(session: Session, company_id: int, role: str, *, customer_id: int | None = None,
+                       items: list[str] | None = None) -> dict[tuple[int, str, str], Decimal]:
+    """Open items on the customer account of `role` (receivables, unapplied credits): balance (debit -
+    credit) per (customer, currency, open item), items at zero left out; narrowed to one customer and to
+    the items named. One query."""
     code = rules.check_chart(accounts(session, company_id)).code(role)
-    stmt = (select(JournalEntry.currency, JournalLine.open_item, func.sum(JournalLine.debit) - func.sum(JournalLine.credit))
+    stmt = (select(JournalLine.customer_id, JournalEntry.currency, JournalLine.open_item,
+                   func.sum(JournalLine.debit) - func.sum(JournalLine.credit))
             .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
-            .where(JournalEntry.company_id == company_id, JournalLine.customer_id == customer_id,
-                   JournalLine.account_code == code)
-            .group_by(JournalEntry.currency, JournalLine.open_item))
+            .where(JournalEntry.company_id == company_id, JournalLine.account_code == code)
+            .group_by(JournalLine.customer_id, JournalEntry.currency, JournalLine.open_item))
+    if customer_id is not None:
+        stmt = stmt.where(JournalLine.customer_id == customer_id)
     if items is not None:
         stmt = stmt.where(JournalLine.open_item.in_(items))
     out = {}
-    for currency, item, balance in session.execute(stmt):
-        amount = round_money(balance, currency)  # exact: entries are in minor units
+    for cust, currency, item, balance in session.execute(stmt):
+        amount = round_money(Decimal(balance), currency)  # exact: entries are in minor units
         if amount != 0:
-            out[(currency, item)] = amount
+            out[(cust, currency, item)] = amount
     return out
 
 
