@@ -36,3 +36,22 @@ def stock() -> dict[tuple[str, str], tuple[D, D]]:
                          .join(Product, Product.id == Stock.product_id)
                          .join(Warehouse, Warehouse.id == Stock.warehouse_id))
         return {(sku, wh): (on_hand, reserved) for sku, wh, on_hand, reserved in rows}
+
+
+def assert_ledger_agrees(company_id: int) -> None:
+    """The books of money: the trial balance balances in every currency, the customer subledger equals
+    its control accounts, and every invoice's open amount is what its receivables open item holds."""
+    from o2c.billing import service as billing
+    from o2c.billing.models import Invoice
+    from o2c.ledger import rules, service as ledger
+
+    with read_session() as s:
+        for tb in ledger.trial_balance(s, company_id):
+            assert tb["balanced"], tb
+        for ar in ledger.ar_check(s, company_id):
+            assert ar["agrees"], ar
+        held = ledger.open_item_balances(s, company_id, rules.RECEIVABLES)
+        invoices = list(s.scalars(select(Invoice).where(Invoice.company_id == company_id)))
+        opens = billing.open_amounts(s, [inv.id for inv in invoices])
+        for inv in invoices:
+            assert opens[inv.id] == held.get((inv.customer_id, inv.currency, inv.number), D(0)), inv.number

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from o2c.billing import rules
@@ -28,6 +28,7 @@ from o2c.fulfillment import service as fulfillment
 from o2c.ledger import rules as ledger_rules
 from o2c.ledger import service as ledger
 from o2c.orders import service as orders
+from o2c.payments.models import Settlement
 
 INVOICE_SERIES = "INV"
 
@@ -177,15 +178,75 @@ def credited(session: Session, invoice_ids: list[int]) -> dict[int, tuple[Decima
     return {line_id: (Decimal(q), Decimal(n), Decimal(t)) for line_id, q, n, t in rows}
 
 
+def credited_totals(session: Session, invoice_ids: list[int]) -> dict[int, tuple[Decimal, Decimal, Decimal]]:
+    """Per invoice with credit notes: the net, tax and gross they took back (one query)."""
+    if not invoice_ids:
+        return {}
+    rows = session.execute(
+        select(CreditNote.invoice_id, func.sum(CreditNote.net_total), func.sum(CreditNote.tax_total),
+               func.sum(CreditNote.gross_total))
+        .where(CreditNote.invoice_id.in_(set(invoice_ids))).group_by(CreditNote.invoice_id)).all()
+    return {iid: (Decimal(n), Decimal(t), Decimal(g)) for iid, n, t, g in rows}
+
+
 def credited_gross(session: Session, invoice_id: int) -> Decimal:
     return Decimal(session.scalar(select(func.coalesce(func.sum(CreditNote.gross_total), 0))
                                   .where(CreditNote.invoice_id == invoice_id)))
 
 
+def _open_expr():
+    """What is open on an invoice, as SQL: its gross less its credit notes less its settlements (payments,
+    credit applied, discounts, write-offs), never below zero. A credit note on an invoice already paid
+    takes only what was open off it; the ledger sends the rest to unapplied credits
+    (o2c.ledger.rules.credit_note_issued), so zero here is what the invoice's open item holds."""
+    notes = (select(func.sum(CreditNote.gross_total)).where(CreditNote.invoice_id == Invoice.id)
+             .correlate(Invoice).scalar_subquery())
+    settled = (select(func.sum(Settlement.amount)).where(Settlement.invoice_id == Invoice.id)
+               .correlate(Invoice).scalar_subquery())
+    rest = Invoice.gross_total - func.coalesce(notes, 0) - func.coalesce(settled, 0)
+    return case((rest > 0, rest), else_=0)
+
+
+def _exact(amount, currency: str) -> Decimal:
+    """A sum read back from SQL, as a Decimal in the currency's minor units (exact: every part is)."""
+    return round_money(Decimal(amount), currency)
+
+
+def open_amounts(session: Session, invoice_ids: list[int]) -> dict[int, Decimal]:
+    """The open amount of each invoice named (one query; ids of no invoice are left out)."""
+    if not invoice_ids:
+        return {}
+    rows = session.execute(select(Invoice.id, Invoice.currency, _open_expr().label("open"))
+                           .where(Invoice.id.in_(set(invoice_ids))))
+    return {iid: _exact(amount, currency) for iid, currency, amount in rows}
+
+
+def open_invoices(session: Session, company_id: int, customer_id: int | None = None,
+                  limit: int | None = None) -> list[tuple[Invoice, Decimal]]:
+    """The invoices with something open, oldest due first, each with its open amount (one query)."""
+    open_ = _open_expr().label("open")
+    stmt = (select(Invoice, open_).where(Invoice.company_id == company_id, open_ > 0)
+            .order_by(Invoice.due_date, Invoice.id))
+    if customer_id is not None:
+        stmt = stmt.where(Invoice.customer_id == customer_id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [(inv, _exact(amount, inv.currency)) for inv, amount in session.execute(stmt)]
+
+
 def invoice_open(session: Session, inv: Invoice) -> Decimal:
-    """What the customer still owes on the invoice. Until payments exist: its gross less its credit notes.
-    (Payments will subtract here too; credit_note_issued sends the rest of a credit to unapplied credits.)"""
-    return inv.gross_total - credited_gross(session, inv.id)
+    """What the customer still owes on the invoice: its gross less its credit notes and settlements."""
+    return open_amounts(session, [inv.id])[inv.id]
+
+
+def lock_invoices(session: Session, company_id: int, invoice_ids: list[int]) -> list[Invoice]:
+    """The company's invoices named, locked until the transaction ends, in id order (so two payments
+    settling the same invoices never deadlock and never both take what is open)."""
+    if not invoice_ids:
+        return []
+    return list(session.scalars(select(Invoice).where(Invoice.company_id == company_id,
+                                                      Invoice.id.in_(set(invoice_ids)))
+                                .order_by(Invoice.id).with_for_update()))
 
 
 def _creditable(session: Session, invoices: list[Invoice]) -> list[rules.Creditable]:
@@ -200,6 +261,7 @@ def _issue_credit_note(session: Session, actor: Actor, inv: Invoice, credits: li
     """Number, store and post one credit note of `inv`; its timeline record and event."""
     company = session.get(Company, inv.company_id)
     issued = clock.today_in(company.timezone)
+    lock_invoices(session, inv.company_id, [inv.id])  # a payment settling it meanwhile waits, or is seen
     open_before = invoice_open(session, inv)
     seq = take_number(session, inv.company_id, rules.CREDIT_NOTE_SERIES, issued.year)
     lines = {li.id: li for li in inv.lines}

@@ -81,6 +81,17 @@ def find(session: Session, company_id: int, *, customer_id: int | None = None, c
     return (row[0], row[1]) if row else None
 
 
+def lock_account(session: Session, company_id: int, customer_id: int) -> CustomerAccount:
+    """This company's account with the customer, locked until the transaction ends: what uses the
+    customer's unapplied credit takes it first, so two uses never both spend the same credit."""
+    acc = session.scalar(select(CustomerAccount).where(CustomerAccount.company_id == company_id,
+                                                       CustomerAccount.customer_id == customer_id)
+                         .with_for_update())
+    if acc is None:
+        raise NotFound(f"customer {customer_id} not found")
+    return acc
+
+
 def default_ship_to(session: Session, customer_id: int) -> dict:
     """The customer's default shipping address (the billing address if it has none), as a dict."""
     addr = session.scalar(
