@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from o2c.core.events import external
 from o2c.core.models import OutboxEvent
+from o2c.dunning.notifications import send_reminder
 
 
 # A confirmation delivered late (the mail server was down) must not contradict the order as it is now.
@@ -131,4 +132,8 @@ SUBSCRIBERS = {
     # Invoice → Collect: payments, reminders and statements subscribe here (issue 4).
     "invoice.issued": [],
     "credit_note.issued": [],
+    # Collect → Remind: the letter goes out by email; a disputed invoice is held from reminders.
+    "reminder.sent": [send_reminder],
+    "invoice.disputed": [],
+    "invoice.dispute_resolved": [],
 }

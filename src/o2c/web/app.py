@@ -11,6 +11,7 @@ from o2c.catalog.api import router as catalog_router
 from o2c.core.runtime import tune_gc
 from o2c.web.company_api import router as company_router
 from o2c.customers.api import router as customers_router
+from o2c.dunning.api import router as dunning_router
 from o2c.fulfillment.api import router as fulfillment_router
 from o2c.integrations.api import router as imports_router
 from o2c.inventory.api import router as inventory_router
@@ -54,7 +55,8 @@ def create_app() -> FastAPI:
     problems.install(app)
     api = APIRouter(prefix="/api/v1")
     for r in (company_router, customers_router, catalog_router, inventory_router, orders_router, imports_router,
-              fulfillment_router, shipping_router, returns_router, billing_router, ledger_router):
+              fulfillment_router, shipping_router, returns_router, billing_router, ledger_router,
+              dunning_router):
         api.include_router(r)
     app.include_router(api)
 
