@@ -112,6 +112,73 @@ def import_orders(
     raise typer.Exit(import_cli(file, company, user))
 
 
+@import_app.command("statement")
+def import_statement(
+    file: str = typer.Argument(..., help="A bank statement: camt.053 XML, MT940 or CSV (docs/bank-statements.md)."),
+    company: str | None = typer.Option(None, help="Company code (needed when the user works for several)."),
+    user: str = typer.Option("admin", help="The user the import is recorded as (needs reconciliation.write)."),
+    format: str | None = typer.Option(None, "--format", help="camt.053, mt940 or csv; told from the content if left out."),
+    database_url: str | None = DbOpt,
+) -> None:
+    """Import a bank statement and reconcile it: prints the lines per status and the auto-match rate.
+    A file that cannot be imported (malformed, cut off, not adding up, imported before) exits 1 with the
+    reason, and nothing is stored."""
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from o2c.core.auth import actor_for_user
+    from o2c.core.db import read_session, transaction
+    from o2c.core.errors import O2CError
+    from o2c.core.models import Company, User
+    from o2c.receivables import service as reconciliation
+
+    _url(database_url)
+    try:
+        data = Path(file).read_bytes()
+    except OSError as exc:
+        typer.echo(f"Error: cannot read {file}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+    with read_session() as s:
+        u = s.scalar(select(User).where(User.username == user, User.active.is_(True)))
+        actor = actor_for_user(s, u) if u is not None else None
+        codes = dict(s.execute(select(Company.code, Company.id).where(Company.id.in_(sorted(actor.company_ids)))).all()
+                     ) if actor else {}
+    if actor is None:
+        typer.echo(f"Error: there is no active user named {user!r} (give one with --user)", err=True)
+        raise typer.Exit(2)
+    if company is None and len(codes) != 1:
+        typer.echo(f"Error: user {user!r} works for {len(codes)} companies ({', '.join(sorted(codes)) or 'none'}): "
+                   "name one with --company", err=True)
+        raise typer.Exit(2)
+    if company is not None and company not in codes:
+        typer.echo(f"Error: user {user!r} has no company {company!r}", err=True)
+        raise typer.Exit(2)
+    company_id = codes[company] if company else next(iter(codes.values()))
+    name = Path(file).name
+
+    def work(s):
+        result = reconciliation.import_statement(s, actor, company_id, data, name, format)
+        return reconciliation.statement_views(s, result.statements)
+
+    try:
+        views = transaction(work)
+    except O2CError as exc:
+        typer.echo(f"Error: {name} is not imported: {exc.detail}", err=True)
+        for e in exc.errors[:20]:
+            if e.message not in exc.detail:
+                typer.echo(f"  {e.field}: {e.message}", err=True)
+        raise typer.Exit(1) from None
+    for v in views:
+        counts = ", ".join(f"{n} {status}" for status, n in v["counts"].items() if n)
+        incoming = v["line_count"] - v["counts"]["not_incoming"]
+        typer.echo(f"bank statement {v['id']}: {v['format']} {v['statement_ref'] or ''} account {v['account'] or '-'}, "
+                   f"{v['line_count']} lines ({counts or 'none'}); auto-match rate {v['auto_rate'] * 100:.1f}% "
+                   f"of {incoming} incoming")
+    typer.echo(f"Imported {len(views)} statement{'s' if len(views) != 1 else ''} from {name}; "
+               "suggested and unmatched lines wait in GET /api/v1/reconciliation")
+
+
 @import_app.command("tracking")
 def import_tracking(
     file: str = typer.Argument(..., help="A carrier's tracking file: CSV with tracking_number, kind, occurred_at, "
