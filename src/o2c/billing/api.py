@@ -50,12 +50,18 @@ class InvoiceOut(OutModel):
     net_total: DecimalStr
     tax_total: DecimalStr
     gross_total: DecimalStr
+    open_amount: DecimalStr
+    payment_status: Literal["open", "partially_paid", "paid", "credited"]
     journal_entry_id: int | None
     lines: list[InvoiceLineOut]
 
 
-def _out(inv) -> dict:
-    return InvoiceOut.model_validate(service.invoice_view(inv)).model_dump(mode="json")
+def _outs(s, invoices) -> list[dict]:
+    return [InvoiceOut.model_validate(v).model_dump(mode="json") for v in service.invoice_views(s, invoices)]
+
+
+def _out(s, inv) -> dict:
+    return _outs(s, [inv])[0]
 
 
 @router.get("/invoices", response_model=Page[InvoiceOut])
@@ -71,7 +77,7 @@ def list_invoices(
     with read_session() as s:
         rows = service.list_invoices(s, ctx.actor, ctx.company_id, customer_id=customer_id, order_id=order_id,
                                      status=status, before_id=cursor_to_id(cursor), limit=limit)
-        return {"items": [_out(i) for i in rows], "next_cursor": str(rows[-1].id) if len(rows) == limit else None}
+        return {"items": _outs(s, rows), "next_cursor": str(rows[-1].id) if len(rows) == limit else None}
 
 
 @router.get("/invoices/{invoice_id}.xml", response_class=Response)
@@ -94,7 +100,7 @@ def invoice_pdf(invoice_id: IdPath, ctx: ReaderDep):
 @router.get("/invoices/{invoice_id}", response_model=InvoiceOut)
 def get_invoice(invoice_id: IdPath, ctx: ReaderDep):
     with read_session() as s:
-        return _out(service.get_invoice(s, ctx.actor, ctx.company_id, invoice_id))
+        return _out(s, service.get_invoice(s, ctx.actor, ctx.company_id, invoice_id))
 
 
 @router.post("/invoices/from-shipment/{shipment_id}", response_model=InvoiceOut, status_code=201,
@@ -108,7 +114,7 @@ def invoice_shipment(shipment_id: IdPath, ctx: CtxDep):
         if inv is None:
             raise Conflict(f"shipment {shipment_id} has nothing to invoice: an exchange shipment, "
                            "or nothing shipped on it")
-        return (200 if existed else 201), _out(inv)
+        return (200 if existed else 201), _out(s, inv)
 
     status, body = transaction(work)
     return JSONResponse(body, status_code=status)

@@ -99,6 +99,15 @@ def invoice_number(series: str, year: int, seq: int) -> str:
     return f"{series}-{year}-{seq:06d}"
 
 
+def payment_status(gross: Decimal, open_amount: Decimal, credited: Decimal) -> str:
+    """An invoice's payment status, derived (an invoice is never edited): open (nothing settled yet),
+    partially_paid, paid (nothing open, and something paid or settled), credited (nothing open because
+    its credit notes took all of it back)."""
+    if open_amount <= 0:
+        return "credited" if 0 < gross <= credited else "paid"
+    return "open" if open_amount + credited >= gross else "partially_paid"
+
+
 # --------------------------------------------------------------------------------------------------
 # Credit notes: an issued invoice is never edited; what it charged too much is taken back by a credit
 # note that references it, never above what the invoice line has left to credit.

@@ -90,7 +90,7 @@ def invoice_shipment(session: Session, actor: Actor, company_id: int, shipment_i
     chart = ledger.chart(session, company_id)
 
     issued = clock.today_in(company.timezone)
-    terms = Terms(account.payment_terms_days)
+    terms = Terms(account.payment_terms_days, account.early_discount_pct, account.early_discount_days)
     seq = take_number(session, company_id, INVOICE_SERIES, issued.year)
     inv = Invoice(company_id=company_id, number=rules.invoice_number(INVOICE_SERIES, issued.year, seq),
                   series=INVOICE_SERIES, year=issued.year, seq=seq, customer_id=order.customer_id, order_id=order.id,
@@ -149,10 +149,20 @@ def list_invoices(session: Session, actor: Actor, company_id: int, *, customer_i
     return list(session.scalars(stmt))
 
 
-def invoice_view(inv: Invoice) -> dict:
-    """An invoice as the API shows it: amounts in the currency's minor units (20.00, not 20.0000)."""
+def invoice_views(session: Session, invoices: list[Invoice]) -> list[dict]:
+    """Invoices as the API shows them, with what is open on each and its payment status (two queries)."""
+    ids = [inv.id for inv in invoices]
+    opens, credited = open_amounts(session, ids), credited_totals(session, ids)
+    return [invoice_view(inv, opens[inv.id], credited.get(inv.id, (ZERO, ZERO, ZERO))[2]) for inv in invoices]
+
+
+def invoice_view(inv: Invoice, open_amount: Decimal, credited: Decimal = ZERO) -> dict:
+    """An invoice as the API shows it: amounts in the currency's minor units (20.00, not 20.0000). The
+    invoice is never edited: its open amount and payment status are derived from its credit notes and
+    settlements (open_amounts)."""
     money = lambda amount: round_money(amount, inv.currency)  # noqa: E731 (exact: stored in minor units)
     return {
+        "open_amount": money(open_amount), "payment_status": rules.payment_status(inv.gross_total, open_amount, credited),
         "id": inv.id, "number": inv.number, "status": inv.status, "customer_id": inv.customer_id,
         "order_id": inv.order_id, "order_number": f"SO{inv.order_id:08d}", "shipment_id": inv.shipment_id,
         "shipment_number": f"SH{inv.shipment_id:08d}", "issue_date": inv.issue_date, "due_date": inv.due_date,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field
 
@@ -31,9 +31,20 @@ class AddressOut(OutModel):
     country: str | None
 
 
+# Early-payment discount: pct off when paid within days of the invoice date ("2/10 net 30").
+DiscountPct = Annotated[Decimal, Field(gt=0, lt=100, max_digits=9, decimal_places=4)]
+DiscountDays = Annotated[int, Field(ge=1, le=365)]
+# An electronic address for e-invoices (PEPPOL BT-49) and its scheme, a 4-digit EAS code (0088: GLN).
+EndpointId = Annotated[str, Field(min_length=1, max_length=80)]
+EndpointScheme = Annotated[str, Field(pattern=r"^[0-9]{4}$")]
+
+
 class AccountIn(StrictModel):
     currency: CurrencyCode
     payment_terms_days: int = Field(30, ge=0, le=365)
+    early_discount_pct: DiscountPct | None = None
+    early_discount_days: DiscountDays | None = None
+    dunning_opt_out: bool = False
     tax_exempt: bool = False
     tax_exemption_ref: str | None = Field(None, max_length=60)
     ship_preference: Literal["ship_complete", "ship_partial"] = "ship_partial"
@@ -46,6 +57,8 @@ class CustomerIn(AccountIn):
     email: EmailStr | None = None
     phone: str | None = Field(None, max_length=40)
     tax_id: str | None = Field(None, max_length=40)
+    endpoint_id: EndpointId | None = None
+    endpoint_scheme: EndpointScheme | None = None
     billing_address: AddressIn
     shipping_addresses: list[AddressIn] = Field(default_factory=list, max_length=50)
 
@@ -56,6 +69,11 @@ class CustomerPatch(StrictModel):
     phone: str | None = Field(None, max_length=40)
     tax_id: str | None = Field(None, max_length=40)
     payment_terms_days: int | None = Field(None, ge=0, le=365)
+    early_discount_pct: DiscountPct | None = None
+    early_discount_days: DiscountDays | None = None
+    dunning_opt_out: bool | None = None
+    endpoint_id: EndpointId | None = None
+    endpoint_scheme: EndpointScheme | None = None
     tax_exempt: bool | None = None
     tax_exemption_ref: str | None = Field(None, max_length=60)
     ship_preference: Literal["ship_complete", "ship_partial"] | None = None
@@ -70,8 +88,14 @@ class CustomerOut(OutModel):
     email: str | None
     phone: str | None
     tax_id: str | None
+    endpoint_id: str | None
+    endpoint_scheme: str | None
     currency: str
     payment_terms_days: int
+    early_discount_pct: PctStr | None
+    early_discount_days: int | None
+    payment_terms: str
+    dunning_opt_out: bool
     tax_exempt: bool
     tax_exemption_ref: str | None
     ship_preference: str

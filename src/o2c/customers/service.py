@@ -9,7 +9,8 @@ from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, ErrorList, Forbidden, NotFound
 from o2c.core.money import known_currencies
 from o2c.customers.models import Customer, CustomerAccount, CustomerAddress
-from o2c.customers.rules import Address, address_errors
+from o2c.billing.terms import Terms
+from o2c.customers.rules import Address, address_errors, endpoint_errors, terms_errors
 from o2c.customers.schemas import AddressIn, CustomerIn, CustomerPatch
 
 
@@ -22,6 +23,12 @@ def _check_address(errors: ErrorList, a: AddressIn, prefix: str) -> None:
         errors.add(e.field, e.code, e.message)
 
 
+def _check_terms_and_endpoint(errors: ErrorList, net_days, discount_pct, discount_days, endpoint_id,
+                              endpoint_scheme) -> None:
+    for e in terms_errors(net_days, discount_pct, discount_days) + endpoint_errors(endpoint_id, endpoint_scheme):
+        errors.add(e.field, e.code, e.message)
+
+
 def create_customer(session: Session, actor: Actor, company_id: int, data: CustomerIn) -> dict:
     require(actor, "masterdata.write")
     errors = ErrorList()
@@ -30,13 +37,15 @@ def create_customer(session: Session, actor: Actor, company_id: int, data: Custo
     _check_address(errors, data.billing_address, "billing_address")
     for i, a in enumerate(data.shipping_addresses):
         _check_address(errors, a, f"shipping_addresses[{i}]")
+    _check_terms_and_endpoint(errors, data.payment_terms_days, data.early_discount_pct, data.early_discount_days,
+                              data.endpoint_id, data.endpoint_scheme)
     errors.raise_if_any()
     if session.scalar(select(Customer.id).where(Customer.code == data.code)) is not None:
         raise Conflict(f"a customer with code {data.code!r} exists already", field="code")
     now = clock.now()
     c = Customer(
         code=data.code, legal_name=data.legal_name, email=data.email, phone=data.phone,
-        tax_id=data.tax_id, created_at=now,
+        tax_id=data.tax_id, endpoint_id=data.endpoint_id, endpoint_scheme=data.endpoint_scheme, created_at=now,
     )
     session.add(c)
     session.flush()
@@ -46,7 +55,9 @@ def create_customer(session: Session, actor: Actor, company_id: int, data: Custo
     session.add(
         CustomerAccount(
             company_id=company_id, customer_id=c.id, currency=data.currency,
-            payment_terms_days=data.payment_terms_days, tax_exempt=data.tax_exempt,
+            payment_terms_days=data.payment_terms_days, early_discount_pct=data.early_discount_pct,
+            early_discount_days=data.early_discount_days, dunning_opt_out=data.dunning_opt_out,
+            tax_exempt=data.tax_exempt,
             tax_exemption_ref=data.tax_exemption_ref,
             ship_complete=data.ship_preference == "ship_complete",
             discount_pct=data.discount_pct, active=True, created_at=now,
@@ -110,7 +121,11 @@ def customer_view(session: Session, company_id: int, customer_id: int, actor: Ac
     billing = next((a for a in addrs if a.kind == "billing"), None)
     return {
         "id": c.id, "code": c.code, "legal_name": c.legal_name, "email": c.email, "phone": c.phone,
-        "tax_id": c.tax_id, "currency": acc.currency, "payment_terms_days": acc.payment_terms_days,
+        "tax_id": c.tax_id, "endpoint_id": c.endpoint_id, "endpoint_scheme": c.endpoint_scheme,
+        "currency": acc.currency, "payment_terms_days": acc.payment_terms_days,
+        "early_discount_pct": acc.early_discount_pct, "early_discount_days": acc.early_discount_days,
+        "payment_terms": str(Terms(acc.payment_terms_days, acc.early_discount_pct, acc.early_discount_days)),
+        "dunning_opt_out": acc.dunning_opt_out,
         "tax_exempt": acc.tax_exempt, "tax_exemption_ref": acc.tax_exemption_ref,
         "ship_preference": "ship_complete" if acc.ship_complete else "ship_partial",
         "discount_pct": acc.discount_pct, "active": acc.active,
@@ -136,14 +151,32 @@ def list_customers(session: Session, actor: Actor, company_id: int, after: int, 
 
 
 def update_customer(session: Session, actor: Actor, company_id: int, customer_id: int, patch: CustomerPatch) -> dict:
-    require(actor, "masterdata.write")
+    """Change the customer or this company's account with them. A change of the reminder opt-out alone
+    needs dunning.write (receivables set it); anything else masterdata.write. The early-payment discount's
+    percentage and days, and the electronic address with its scheme, are set (or cleared) together."""
+    changes = patch.model_dump(exclude_unset=True)
+    require(actor, "dunning.write" if changes and set(changes) == {"dunning_opt_out"} else "masterdata.write")
     if actor.customer_id is not None:
         raise Forbidden("portal users cannot change customer master data")
     c, acc = load(session, company_id, customer_id)
-    changes = patch.model_dump(exclude_unset=True)
+    errors = ErrorList()
+    for k in ("legal_name", "payment_terms_days", "dunning_opt_out", "tax_exempt", "ship_preference",
+              "discount_pct", "active"):
+        if k in changes and changes[k] is None:
+            errors.add(k, "required", f"{k} cannot be cleared: give a value")
+    after = lambda k, obj: changes[k] if k in changes else getattr(obj, k)  # noqa: E731
+    if {"payment_terms_days", "early_discount_pct", "early_discount_days"} & set(changes):
+        for e in terms_errors(after("payment_terms_days", acc) if changes.get("payment_terms_days") is not None
+                              else acc.payment_terms_days,
+                              after("early_discount_pct", acc), after("early_discount_days", acc)):
+            errors.add(e.field, e.code, e.message)
+    if {"endpoint_id", "endpoint_scheme"} & set(changes):
+        for e in endpoint_errors(after("endpoint_id", c), after("endpoint_scheme", c)):
+            errors.add(e.field, e.code, e.message)
+    errors.raise_if_any()
     before = {}
     for k, v in changes.items():
-        if k in ("legal_name", "email", "phone", "tax_id"):
+        if k in ("legal_name", "email", "phone", "tax_id", "endpoint_id", "endpoint_scheme"):
             before[k] = getattr(c, k)
             setattr(c, k, v)
         elif k == "ship_preference":

@@ -194,15 +194,6 @@ def check_write_off(errors: ErrorList, *, amount: object, open_amount: Decimal, 
         errors.add("reason", "required", "a write-off states its reason")
 
 
-def payment_status(gross: Decimal, open_amount: Decimal, credited: Decimal) -> str:
-    """An invoice's payment status, derived (invoices are never edited): open (nothing settled yet),
-    partially_paid, paid (nothing open, something paid or settled), credited (nothing open and its
-    credit notes took back all of it)."""
-    if open_amount <= 0:
-        return "credited" if 0 < gross <= credited else "paid"
-    return "open" if open_amount + credited >= gross else "partially_paid"
-
-
 def unapplied(held: Mapping[str, Decimal]) -> tuple[list[tuple[str, Decimal]], Decimal]:
     """Credit items (payment or credit note numbers) with what each still holds, oldest number first,
     and the total; items used up are left out."""

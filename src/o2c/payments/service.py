@@ -202,7 +202,7 @@ def unapplied_credit(session: Session, company_id: int, customer_id: int) -> dic
     held = ledger.open_item_balances(session, company_id, ledger_rules.UNAPPLIED_CREDITS, customer_id=customer_id)
     items, total = rules.unapplied({item: -balance for (_, cur, item), balance in held.items()
                                     if cur == account.currency})
-    return {"customer_id": customer_id, "currency": account.currency, "total": total,
+    return {"customer_id": customer_id, "currency": account.currency, "total": round_money(total, account.currency),
             "items": [{"item": item, "amount": amount} for item, amount in items]}
 
 
@@ -249,8 +249,9 @@ def apply_credit(session: Session, actor: Actor, company_id: int, customer_id: i
         "invoices": [{"invoice_id": s.invoice.id, "number": s.invoice.number, "amount": _money(s.amount, cur),
                       "open": _money(s.open_after, cur)} for s in settled]},
         company_id=company_id, entity_id=customer_id)
-    return {"customer_id": customer_id, "credit_item": credit_item, "currency": cur, "applied": applied,
-            "remaining": available - applied, "journal_entry_id": je.id,
+    return {"customer_id": customer_id, "credit_item": credit_item, "currency": cur,
+            "applied": round_money(applied, cur), "remaining": round_money(available - applied, cur),
+            "journal_entry_id": je.id,
             "settlements": [settlement_view(r, {s.invoice.id: s.invoice.number for s in settled}) for r in rows]}
 
 
@@ -314,6 +315,12 @@ def list_payments(session: Session, actor: Actor, company_id: int, *, customer_i
     return list(session.scalars(stmt))
 
 
+def invoice_numbers(session: Session, invoice_ids: list[int]) -> dict[int, str]:
+    if not invoice_ids:
+        return {}
+    return dict(session.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(set(invoice_ids)))).all())
+
+
 def settlement_view(st: Settlement, numbers: dict[int, str]) -> dict:
     return {"id": st.id, "invoice_id": st.invoice_id, "invoice_number": numbers.get(st.invoice_id),
             "payment_id": st.payment_id, "kind": st.kind, "currency": st.currency,
@@ -327,8 +334,7 @@ def payment_views(session: Session, company_id: int, payments: list[Payment]) ->
     ids = [p.id for p in payments]
     settlements = list(session.scalars(select(Settlement).where(Settlement.payment_id.in_(ids))
                                        .order_by(Settlement.id))) if ids else []
-    numbers = dict(session.execute(select(Invoice.id, Invoice.number).where(
-        Invoice.id.in_({s.invoice_id for s in settlements})))) if settlements else {}
+    numbers = invoice_numbers(session, [s.invoice_id for s in settlements])
     held = ledger.open_item_balances(session, company_id, ledger_rules.UNAPPLIED_CREDITS,
                                      items=[p.number for p in payments]) if payments else {}
     credit = {item: -balance for (_, _, item), balance in held.items()}
@@ -359,8 +365,8 @@ def account_summary(session: Session, actor: Actor, company_id: int, customer_id
     rows = [(inv, amount) for inv, amount in billing.open_invoices(session, company_id, customer_id)
             if inv.currency == cur]
     today = clock.today_in(session.get(Company, company_id).timezone)
-    open_total = sum((a for _, a in rows), ZERO)
-    overdue = sum((a for inv, a in rows if inv.due_date < today), ZERO)
+    open_total = round_money(sum((a for _, a in rows), ZERO), cur)
+    overdue = round_money(sum((a for inv, a in rows if inv.due_date < today), ZERO), cur)
     return {"customer_id": customer_id, "currency": cur, "as_of": today,
             "open_invoices": [{"id": inv.id, "number": inv.number, "issue_date": inv.issue_date,
                                "due_date": inv.due_date, "gross_total": round_money(inv.gross_total, cur),
