@@ -5,6 +5,7 @@ import logging
 import os
 import signal
 import threading
+from datetime import datetime
 
 import typer
 
@@ -234,6 +235,22 @@ def demo(
     report = run_demo(orders, seed=seed, more=more)
     if report.failures:
         raise typer.Exit(1)
+
+
+@app.command()
+def remind(
+    as_of: datetime | None = typer.Option(None, "--as-of", formats=["%Y-%m-%d"],
+                                          help="Business date to run for (default: today in the company's time zone)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be sent; send nothing."),
+    company: str | None = typer.Option(None, help="Company code (needed when the user has several)."),
+    user: str = typer.Option("admin", help="The user the reminders are sent as (needs dunning.write)."),
+    database_url: str | None = DbOpt,
+) -> None:
+    """Send the payment reminders due today (run it daily, e.g. from cron); running twice sends nothing new."""
+    from o2c.dunning.cli import remind as run
+
+    _url(database_url)
+    raise typer.Exit(run(as_of.date() if as_of else None, dry_run, company, user))
 
 
 user_app = typer.Typer(help="Users and their API keys.", no_args_is_help=True)

@@ -16,44 +16,19 @@ order's timeline; the books balance throughout.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from decimal import Decimal as D
 
 import pytest
 
-from o2c.core import audit, clock
+from o2c.core import audit
 from o2c.core.db import read_session
-from o2c.core.events import dispatch_pending
 from tests.books import assert_books_agree
-from tests.fulfillment.flow import ok, pack, pick_all, place, release, ship, shipment_of
+from tests.dunning.support import invoiced, on, remind
+from tests.fulfillment.flow import ok
 from tests.shipping_world import equip
 from tests.test_notifications import SmtpServer, free_port, point_smtp_at
 
 IBAN = "DE89370400440532013000"
-
-
-def on(year: int, month: int, day: int) -> None:
-    """09:00 in Chicago, the company's time zone."""
-    clock.freeze(datetime(year, month, day, 15, 0, tzinfo=timezone.utc))
-
-
-def invoiced(api, customer: str, lines: list[tuple[str, str]], weight: str) -> dict:
-    """An order placed, picked, packed, shipped and invoiced (the dispatcher delivers shipment.shipped)."""
-    order = place(api, customer, lines)
-    pick_all(api, release(api, order_ids=[order["id"]]))
-    sh = shipment_of(api, order["id"])
-    pack(api, sh["id"], [(sku, int(q)) for sku, q in lines], weight)
-    ship(api, sh["id"])
-    dispatch_pending()
-    [inv] = ok(api.get("/invoices", user="biller", params={"order_id": order["id"]}))["items"]
-    return inv
-
-
-def remind(api, **body) -> list[dict]:
-    """The biller's daily run; the outbox then delivers the letters."""
-    out = ok(api.post("/reminders/run", user="biller", json=body))
-    dispatch_pending()
-    return out["reminders"]
 
 
 def letters(smtp, since: int = 0) -> list:
