@@ -6,6 +6,7 @@ from o2c.core.db import read_session
 from o2c.core.schemas import IdPath, Page
 from o2c.customers import service
 from o2c.customers.schemas import CustomerIn, CustomerOut, CustomerPatch
+from o2c.orders.schemas import TimelineEntry
 from o2c.web.deps import CtxDep, IdemKey, ReaderDep, cursor_to_id
 from o2c.web.responses import change, create
 
@@ -31,6 +32,13 @@ def list_customers(ctx: ReaderDep, q: str | None = Query(None, max_length=200), 
 def get_customer(customer_id: IdPath, ctx: ReaderDep):
     with read_session() as s:
         return CustomerOut.model_validate(service.customer_view(s, ctx.company_id, customer_id, ctx.actor))
+
+
+@router.get("/{customer_id}/timeline", response_model=list[TimelineEntry])
+def customer_timeline(customer_id: IdPath, ctx: ReaderDep):
+    """What happened with the customer, oldest first: changes to their record, reminders, disputes, payments."""
+    with read_session() as s:
+        return [TimelineEntry.model_validate(r) for r in service.timeline(s, ctx.actor, ctx.company_id, customer_id)]
 
 
 @router.patch("/{customer_id}", response_model=CustomerOut)

@@ -79,6 +79,13 @@ def load(session: Session, company_id: int, customer_id: int, actor: Actor | Non
     return found
 
 
+def timeline(session: Session, actor: Actor, company_id: int, customer_id: int) -> list:
+    """What happened with the customer in this company, oldest first: changes to their record, reminders,
+    disputes, payments (audit records of entity "customer")."""
+    load(session, company_id, customer_id, actor)
+    return [r for r in audit.history(session, "customer", customer_id) if r.company_id in (None, company_id)]
+
+
 def find(session: Session, company_id: int, *, customer_id: int | None = None, code: str | None = None
          ) -> tuple[Customer, CustomerAccount] | None:
     """A customer (by id or code) with this company's account, in one query; None if there is none."""
