@@ -1,5 +1,6 @@
 """Routes of billing: invoices (list, one, UBL, PDF) and the manual re-trigger of a shipment's invoice;
-credit notes (list, one, PDF) and a manual correction of an invoice.
+credit notes (list, one, UBL, PDF) and a manual correction of an invoice; a customer's statement of
+account (JSON, PDF).
 Invoices are made by the `shipment.shipped` subscriber (o2c.process); the POST is for a person to make
 one now, and is idempotent by nature: a shipment has one invoice. A return's credit notes are made by
 the `return.refund_due` subscriber."""
@@ -11,8 +12,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
-from o2c.billing import documents, service
-from o2c.billing.schemas import CreditNoteIn, CreditNoteOut
+from o2c.billing import documents, einvoice, service, statement
+from o2c.billing.schemas import CreditNoteIn, CreditNoteOut, StatementOut
 from o2c.core.db import read_session, transaction
 from o2c.core.errors import Conflict
 from o2c.core.schemas import MAX_ID, DecimalStr, IdPath, OutModel, Page, PctStr, PriceStr, QtyStr
@@ -82,10 +83,11 @@ def list_invoices(
 
 @router.get("/invoices/{invoice_id}.xml", response_class=Response)
 def invoice_ubl(invoice_id: IdPath, ctx: ReaderDep):
-    """The invoice as UBL 2.1 (PEPPOL BIS Billing 3.0). 409 naming what is missing while the company's
-    and the customer's electronic addresses are not recorded (docs/billing.md)."""
+    """The invoice as UBL 2.1 (PEPPOL BIS Billing 3.0, EN 16931). 409 naming each field EN 16931 or
+    PEPPOL needs that is not set yet (the company's VAT id and electronic address, the customer's
+    electronic address...) and where to set it (docs/e-invoicing.md)."""
     with read_session() as s:
-        xml = service.ubl(s, ctx.actor, ctx.company_id, invoice_id)
+        xml = einvoice.invoice_xml(s, ctx.actor, ctx.company_id, invoice_id)
     return Response(xml, media_type="application/xml")
 
 
@@ -158,7 +160,46 @@ def credit_note_pdf(note_id: IdPath, ctx: ReaderDep):
     return Response(pdf, media_type="application/pdf")
 
 
+@router.get("/credit-notes/{note_id}.xml", response_class=Response)
+def credit_note_ubl(note_id: IdPath, ctx: ReaderDep):
+    """The credit note as UBL 2.1 (PEPPOL BIS Billing 3.0), naming the invoice it corrects; 409 as for
+    an invoice."""
+    with read_session() as s:
+        xml = einvoice.credit_note_xml(s, ctx.actor, ctx.company_id, note_id)
+    return Response(xml, media_type="application/xml")
+
+
 @router.get("/credit-notes/{note_id}", response_model=CreditNoteOut)
 def get_credit_note(note_id: IdPath, ctx: ReaderDep):
     with read_session() as s:
         return _note(s, service.get_credit_note(s, ctx.actor, ctx.company_id, note_id))
+
+
+def _statement(s, ctx, customer_id: int, as_of: date | None, date_from: date | None, currency: str | None):
+    return statement.statement(s, ctx.actor, ctx.company_id, customer_id, as_of=as_of, date_from=date_from,
+                               currency=currency)
+
+
+StatementFrom = Annotated[date | None, Query(alias="from", description="first day of the period; default: "
+                                                                      "the first of the as_of month")]
+StatementCurrency = Annotated[str | None, Query(pattern=r"^[A-Z]{3}$", description="default: the account's")]
+
+
+@router.get("/customers/{customer_id}/statement", response_model=StatementOut)
+def customer_statement(customer_id: IdPath, ctx: ReaderDep, as_of: date | None = None,
+                       date_from: StatementFrom = None, currency: StatementCurrency = None):
+    """The customer's statement of account as of a date (default today): the movements of the period
+    from its opening to its closing balance, the open items with due dates and days overdue, unapplied
+    credit, the balance and its ageing, all read from the ledger. A portal user sees their own only."""
+    with read_session() as s:
+        st = _statement(s, ctx, customer_id, as_of, date_from, currency)
+        return StatementOut.model_validate(statement.statement_view(st)).model_dump(mode="json", by_alias=True)
+
+
+@router.get("/customers/{customer_id}/statement.pdf", response_class=Response)
+def customer_statement_pdf(customer_id: IdPath, ctx: ReaderDep, as_of: date | None = None,
+                           date_from: StatementFrom = None, currency: StatementCurrency = None):
+    """The statement of account as a PDF (A4), the same figures as the JSON."""
+    with read_session() as s:
+        pdf = documents.statement_pdf(_statement(s, ctx, customer_id, as_of, date_from, currency))
+    return Response(pdf, media_type="application/pdf")

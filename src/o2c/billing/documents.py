@@ -3,6 +3,7 @@ the totals; a credit note names the invoice it corrects. Long documents run over
 heading and table header repeat. Same document, same bytes (`invariant=1`, as o2c.shipping.labels).
 
 `invoice_document` and `credit_note_document` read what a page shows; `invoice_pdf` draws it.
+`statement_pdf` draws a customer's statement of account (o2c.billing.statement).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from o2c.billing.models import CreditNote, Invoice
+from o2c.billing.statement import KIND_NAMES, Statement
 from o2c.core.models import Company
 from o2c.core.money import plain, round_money
 from o2c.customers.models import Customer, CustomerAddress
@@ -60,9 +62,11 @@ class PrintedDocument:
 
 
 def _seller(session: Session, company_id: int) -> tuple[str, ...]:
-    # o2c records no postal address or VAT id for a company yet: its name and country.
+    """The company's legal name (else its name), postal address and VAT id, as far as they are set."""
     company = session.get(Company, company_id)
-    return (company.name, company.country)
+    town = " ".join(p for p in (company.postal_code, company.city) if p)
+    return tuple(p for p in (company.legal_name or company.name, company.street, town, company.country,
+                             f"VAT id: {company.vat_id}" if company.vat_id else None) if p)
 
 
 def _buyer(session: Session, customer_id: int) -> tuple[str, ...]:
@@ -164,5 +168,80 @@ def invoice_pdf(doc: PrintedDocument, *, compress: bool = True) -> bytes:
     if doc.terms:
         story += [Spacer(0, 6 * mm), Paragraph(f"Payment terms: {xml_escape(doc.terms)}, due "
                                                f"{doc.due_date.isoformat()}. Please quote {doc.number}.", _BODY)]
+    pdf.build(story, onFirstPage=heading, onLaterPages=heading)
+    return buf.getvalue()
+
+
+def _money_table(rows: list[list], widths: list[float], *, bold_last: bool = False) -> Table:
+    style = list(_GRID)
+    if bold_last:
+        style += [("FONT", (0, -1), (-1, -1), "Helvetica-Bold", 9), ("LINEABOVE", (0, -1), (-1, -1), 0.8, colors.black)]
+    return Table(rows, repeatRows=1, style=TableStyle(style), colWidths=widths)
+
+
+def statement_pdf(st: Statement, *, compress: bool = True) -> bytes:
+    """A statement of account on A4: the movements of the period from the opening to the closing balance,
+    the open items with due dates and days overdue, unapplied credit, the ageing and the balance. Long
+    statements run over pages with the heading repeated."""
+    f = st.figures
+    money = lambda d: format(round_money(d, st.currency), "f")  # noqa: E731
+    blank = lambda d: money(d) if d else ""  # noqa: E731
+    buf = io.BytesIO()
+    width = A4[0] - 30 * mm
+    pdf = SimpleDocTemplate(buf, pagesize=A4, invariant=1, pageCompression=int(compress), leftMargin=15 * mm,
+                            rightMargin=15 * mm, topMargin=38 * mm, bottomMargin=15 * mm,
+                            title=f"Statement of account {st.customer_code} {st.as_of.isoformat()}", creator="o2c")
+    facts = [f"Customer: {st.customer_code}", f"As of: {st.as_of.isoformat()}",
+             f"Period: {st.date_from.isoformat()} to {st.as_of.isoformat()}", f"Currency: {st.currency}"]
+
+    def heading(c: canvas.Canvas, d) -> None:
+        top = A4[1] - 15 * mm
+        c.saveState()
+        c.setFont("Helvetica-Bold", 14)
+        c.drawString(15 * mm, top - 4 * mm, st.seller[0])
+        c.setFont("Helvetica-Bold", 12)
+        c.drawString(15 * mm, top - 11 * mm, "STATEMENT OF ACCOUNT")
+        c.setFont("Helvetica", 9)
+        for i, fact in enumerate(facts + [f"Page {d.page}"]):
+            c.drawRightString(A4[0] - 15 * mm, top - 4 * mm - i * 4.2 * mm, fact)
+        c.restoreState()
+
+    def h(text: str) -> Paragraph:
+        return Paragraph(f"<b>{xml_escape(text)}</b>", _BODY)
+
+    parties = Table([[_block("From", st.seller), _block("Account of", st.customer)]], colWidths=[width / 2] * 2)
+    moves = [["Date", "Document", "Description", "Charges", "Credits", "Balance"],
+             [st.date_from.isoformat(), "", "Opening balance", "", "", money(f.opening_balance)]]
+    moves += [[m.date.isoformat(), m.document, Paragraph(xml_escape(f"{KIND_NAMES.get(m.kind, m.kind)}: {m.memo}"), _BODY),
+               blank(m.charge), blank(m.credit), money(m.balance)] for m in f.movements]
+    moves.append([st.as_of.isoformat(), "", "Closing balance", "", "", money(f.closing_balance)])
+    items = [["Document", "Kind", "Date", "Due", "Days overdue", "Amount", "Open"]]
+    items += [[o.item, KIND_NAMES.get(o.kind, o.kind), o.posted.isoformat(), o.due_date.isoformat(),
+               str(o.days_overdue) if o.days_overdue else "", money(o.charged), money(o.open)] for o in f.open_items]
+    items.append(["Total open", "", "", "", "", "", money(f.open_total)])
+    story = [parties, Spacer(0, 6 * mm), h("Account activity"), Spacer(0, 2 * mm),
+             _money_table(moves, [0.13 * width, 0.17 * width, 0.34 * width, 0.12 * width, 0.12 * width, 0.12 * width],
+                          bold_last=True),
+             Spacer(0, 6 * mm), h(f"Open items as of {st.as_of.isoformat()}"), Spacer(0, 2 * mm),
+             _money_table(items, [0.19 * width, 0.14 * width, 0.13 * width, 0.13 * width, 0.11 * width, 0.15 * width,
+                                  0.15 * width], bold_last=True)]
+    if f.credits:
+        credits = [["Credit", "Kind", "Date", "Amount"]]
+        credits += [[c.item, KIND_NAMES.get(c.kind, c.kind), c.posted.isoformat(), money(c.amount)] for c in f.credits]
+        credits.append(["Unapplied credit", "", "", money(f.credit_total)])
+        story += [Spacer(0, 6 * mm), h("Credit on your account, not yet applied"), Spacer(0, 2 * mm),
+                  _money_table(credits, [0.3 * width, 0.25 * width, 0.2 * width, 0.25 * width], bold_last=True)]
+    buckets = list(f.ageing)
+    ageing = [["Current"] + [f"{b} days" for b in buckets[1:]] + ["Total"],
+              [money(f.ageing[b]) for b in buckets] + [money(f.open_total)]]
+    story += [Spacer(0, 6 * mm), h("Ageing of open items (days past due)"), Spacer(0, 2 * mm),
+              _money_table(ageing, [width / (len(buckets) + 1)] * (len(buckets) + 1)),
+              Spacer(0, 6 * mm),
+              Table([["Open items", money(f.open_total)], ["Less unapplied credit", money(f.credit_total)],
+                     [f"Balance due {st.currency}", money(f.closing_balance)], ["Of which overdue", money(f.overdue_total)]],
+                    colWidths=[0.3 * width, 0.15 * width], hAlign="RIGHT",
+                    style=TableStyle([("ALIGN", (1, 0), (1, -1), "RIGHT"), ("FONT", (0, 0), (-1, -1), "Helvetica", 9),
+                                      ("FONT", (0, 2), (-1, 2), "Helvetica-Bold", 10),
+                                      ("LINEABOVE", (0, 2), (-1, 2), 0.8, colors.black)]))]
     pdf.build(story, onFirstPage=heading, onLaterPages=heading)
     return buf.getvalue()

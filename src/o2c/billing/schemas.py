@@ -5,7 +5,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from o2c.core.schemas import DecimalStr, OutModel, QtyStr, StrictModel
 
@@ -49,3 +49,54 @@ class CreditNoteOut(OutModel):
     gross_total: DecimalStr
     journal_entry_id: int | None
     lines: list[CreditNoteLineOut]
+
+
+class MovementOut(OutModel):
+    date: date
+    entry: str
+    kind: str
+    document: str
+    memo: str
+    charge: DecimalStr
+    credit: DecimalStr
+    balance: DecimalStr
+
+
+class StatementItemOut(OutModel):
+    item: str
+    kind: str
+    posted: date
+    due_date: date
+    days_overdue: int
+    charged: DecimalStr
+    open: DecimalStr
+
+
+class StatementCreditOut(OutModel):
+    item: str
+    kind: str
+    posted: date
+    amount: DecimalStr
+
+
+class StatementOut(OutModel):
+    """A statement of account; `balance` = closing balance = open_total - unapplied_credit."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    customer_id: int
+    customer_code: str
+    customer: list[str]
+    currency: str
+    as_of: date
+    date_from: date = Field(alias="from")
+    opening_balance: DecimalStr
+    closing_balance: DecimalStr
+    balance: DecimalStr
+    open_total: DecimalStr
+    overdue_total: DecimalStr
+    unapplied_credit: DecimalStr
+    ageing: dict[str, DecimalStr]
+    movements: list[MovementOut]
+    open_items: list[StatementItemOut]
+    credits: list[StatementCreditOut]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
@@ -97,6 +97,7 @@ EAS = frozenset("""
 
 # EN 16931 allows 0.02 between a line's net amount and quantity × net price (PEPPOL-EN16931-R120).
 LINE_SLACK = Decimal("0.02")
+ONE = Decimal(1)
 MAX_PRICE_DECIMALS = 4
 _UNIT_CODE = re.compile(r"^[A-Z0-9]{2,3}$")  # UN/ECE Recommendation 20 code shape (C62, KGM, H87)
 
@@ -164,6 +165,9 @@ class DocLine:
     vat_category: str  # BT-151: S, Z, E, AE, K, G or O
     vat_rate_pct: Decimal  # BT-152: > 0 for S, 0 for every other category
     order_line_ref: str | None = None  # BT-132
+    # BT-149: the quantity the price is for (a price of 379.96 for 1200 units), when no price per unit
+    # of at most 4 decimals gives the net amount within PEPPOL-EN16931-R120's 0.02; same unit (R130).
+    base_quantity: Decimal | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,6 +235,10 @@ class Document:
     # required for E, defaults for AE, K, G and O (EXEMPTION_DEFAULTS), refused for S and Z.
     vat_exemption_reasons: Mapping[str, str] = field(default_factory=dict)
     delivery: Delivery | None = None
+    # The tax of a VAT group (category, rate) as charged, where the seller rounds tax per line: the
+    # group's BT-117 is then this figure, which BR-CO-17 accepts within one unit of the currency from
+    # taxable × rate. Groups not named here are computed (rounded once per group).
+    vat_amounts: Mapping[tuple[str, Decimal], Decimal] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -291,7 +299,8 @@ def _totals(doc: Document) -> Totals:
     groups = []
     for ((category, rate), net), share in zip(nets.items(), shares):
         taxable = net - share
-        groups.append(VatGroup(category, rate, net, share, taxable, round_money(taxable * rate / 100, cur)))
+        tax = doc.vat_amounts.get((category, rate), round_money(taxable * rate / 100, cur))
+        groups.append(VatGroup(category, rate, net, share, taxable, tax))
     line_extension = sum(nets.values(), ZERO)
     tax_exclusive = line_extension - allowance
     tax = sum((g.tax for g in groups), ZERO)
@@ -451,10 +460,16 @@ def _check_lines(doc: Document, errors: ErrorList) -> bool:
 def _check_line_numbers(doc: Document, line: DocLine, at: str, errors: ErrorList) -> None:
     numbers = {"quantity": line.quantity, "unit_price": line.unit_price,
                "net_amount": line.net_amount, "vat_rate_pct": line.vat_rate_pct}
+    if line.base_quantity is not None:
+        numbers["base_quantity"] = line.base_quantity
     bad = [name for name, value in numbers.items() if not _is_decimal(value)]
     for name in bad:
         errors.add(f"{at}.{name}", "not_decimal", f"{name} must be a Decimal (never a float)")
     if bad:
+        return
+    base = ONE if line.base_quantity is None else line.base_quantity
+    if base <= 0:
+        errors.add(f"{at}.base_quantity", "not_positive", "the base quantity must be above zero (PEPPOL-EN16931-R121)")
         return
     if line.unit_price < 0:
         errors.add(f"{at}.unit_price", "negative",
@@ -463,10 +478,11 @@ def _check_line_numbers(doc: Document, line: DocLine, at: str, errors: ErrorList
         errors.add(f"{at}.unit_price", "too_precise", f"the net price has more than {MAX_PRICE_DECIMALS} decimals")
     if doc.currency in known_currencies() and round_money(line.net_amount, doc.currency) != line.net_amount:
         errors.add(f"{at}.net_amount", "too_precise", f"the net amount is not in {doc.currency} minor units")
-    elif abs(line.net_amount - line.quantity * line.unit_price) > LINE_SLACK:
+    elif abs(line.net_amount - line.quantity * line.unit_price / base) > LINE_SLACK:
+        per = "" if line.base_quantity is None else f" / {plain(base)}"
         errors.add(f"{at}.net_amount", "mismatch", (
             f"net amount {plain(line.net_amount)} is not quantity × price "
-            f"({plain(line.quantity)} × {plain(line.unit_price)}) (PEPPOL-EN16931-R120)"
+            f"({plain(line.quantity)} × {plain(line.unit_price)}{per}) (PEPPOL-EN16931-R120)"
         ))
     if line.vat_category == STANDARD and not line.vat_rate_pct > 0:
         errors.add(f"{at}.vat_rate_pct", "invalid", "a standard rated line needs a rate above zero (BR-S-05)")
@@ -519,6 +535,8 @@ def _check_amounts(doc: Document, errors: ErrorList) -> None:
     before = len(errors.items)
     if doc.document_allowance is not None:
         _check_allowance(doc, doc.document_allowance, errors)
+    if doc.vat_amounts and len(errors.items) == before:
+        _check_vat_amounts(doc, errors)
     if not _is_decimal(doc.prepaid_amount):
         errors.add("prepaid_amount", "not_decimal", "the prepaid amount must be a Decimal")
     elif doc.prepaid_amount < 0 or round_money(doc.prepaid_amount, cur) != doc.prepaid_amount:
@@ -528,6 +546,27 @@ def _check_amounts(doc: Document, errors: ErrorList) -> None:
         if _totals(doc).payable > 0 and doc.due_date is None and _blank(doc.payment_terms_text):
             errors.add("due_date", "required",
                        "an invoice with an amount due needs a due date or payment terms (BR-CO-25)")
+
+
+def _check_vat_amounts(doc: Document, errors: ErrorList) -> None:
+    """Tax given per group: of a group the document has, in minor units, less than one unit of the
+    currency from taxable × rate (BR-CO-17)."""
+    cur = doc.currency
+    computed = {(g.category, g.rate): g for g in _totals(replace(doc, vat_amounts={})).vat}
+    for key, tax in doc.vat_amounts.items():
+        if not (isinstance(key, tuple) and len(key) == 2):
+            errors.add("vat_amounts", "invalid", f"{key!r} is not a (category, rate) pair")
+            continue
+        at = f"vat_amounts.{key[0]}" + (f"@{plain(key[1])}" if _is_decimal(key[1]) else "")
+        if key not in computed:
+            errors.add(at, "unknown_group", f"no line has VAT category and rate {key!r}")
+        elif not _is_decimal(tax) or round_money(tax, cur) != tax:
+            errors.add(at, "invalid", f"the group's tax must be a Decimal in {cur} minor units")
+        elif abs(tax - computed[key].tax) >= 1:
+            errors.add(at, "mismatch", (
+                f"tax {plain(tax)} is not within one {cur} of taxable {plain(computed[key].taxable)} × "
+                f"{plain(key[1])} % = {plain(computed[key].tax)} (BR-CO-17)"
+            ))
 
 
 def _check_allowance(doc: Document, allowance: DocumentAllowance, errors: ErrorList) -> None:
@@ -791,6 +830,8 @@ class _Writer:
         self.tax_category(item, "cac:ClassifiedTaxCategory", line.vat_category, line.vat_rate_pct)
         price = self.add(el, "cac:Price")
         self.add(price, "cbc:PriceAmount", _price_text(line.unit_price), currencyID=self.doc.currency)
+        if line.base_quantity is not None:
+            self.add(price, "cbc:BaseQuantity", plain(line.base_quantity), unitCode=line.unit_code)
 
 
 def _price_text(price: Decimal) -> str:

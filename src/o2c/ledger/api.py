@@ -1,5 +1,6 @@
-"""Routes of the ledger: the chart of accounts, the journal (paged, and as CSV) and the trial balance
-with the receivables check. Reading the books needs the permission ledger.read."""
+"""Routes of the ledger: the chart of accounts, the journal (paged, and as CSV), the trial balance with the
+receivables check, and the receivables reports (ageing, DSO). Reading the books needs the permission
+ledger.read."""
 from __future__ import annotations
 
 from datetime import date
@@ -8,10 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
+from o2c.billing.statement import invoice_due_dates
+from o2c.core import clock
 from o2c.core.auth import require
+from o2c.core.companies import get as get_company
 from o2c.core.db import read_session
 from o2c.core.schemas import DecimalStr, OutModel, Page
-from o2c.ledger import service
+from o2c.ledger import receivables, service
 from o2c.web.deps import Ctx, context, cursor_to_id
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
@@ -115,3 +119,60 @@ def journal_csv(ctx: LedgerDep, date_from: date | None = None, date_to: date | N
                     headers={"Content-Disposition": 'attachment; filename="journal.csv"'})
 
 
+class CustomerAgeingOut(OutModel):
+    customer_id: int
+    buckets: dict[str, DecimalStr]
+    total: DecimalStr
+    unapplied_credit: DecimalStr
+    net: DecimalStr
+
+
+class AgeingOut(OutModel):
+    currency: str
+    as_of: date
+    buckets: dict[str, DecimalStr]
+    total: DecimalStr
+    unapplied_credit: DecimalStr
+    net: DecimalStr
+    customers: list[CustomerAgeingOut]
+
+
+class DsoOut(OutModel):
+    currency: str
+    as_of: date
+    days: int
+    period_from: date
+    receivables: DecimalStr
+    current_receivables: DecimalStr
+    past_due_receivables: DecimalStr
+    credit_sales: DecimalStr
+    dso: DecimalStr | None
+    best_possible_dso: DecimalStr | None
+    average_days_delinquent: DecimalStr | None
+    reason: str | None
+
+
+def _as_of(s, ctx, as_of: date | None) -> date:
+    return as_of or clock.today_in(get_company(s, ctx.company_id).timezone)
+
+
+@router.get("/ageing", response_model=list[AgeingOut])
+def ageing(ctx: LedgerDep, as_of: date | None = None):
+    """Receivables ageing per currency as of a date (default today): the open items (invoices, fees,
+    refund items) in buckets current, 1-30, 31-60, 61-90, 90+ days past their due date, per customer and
+    in total, with the unapplied credit each customer holds and the net."""
+    with read_session() as s:
+        day = _as_of(s, ctx, as_of)
+        return [AgeingOut.model_validate(r)
+                for r in receivables.ageing(s, ctx.company_id, day, invoice_due_dates(s, ctx.company_id))]
+
+
+@router.get("/dso", response_model=list[DsoOut])
+def dso(ctx: LedgerDep, days: int = Query(90, ge=1, le=3660), as_of: date | None = None):
+    """Days sales outstanding per currency over the `days` up to as_of (default today), period-end method:
+    receivables / credit sales x days; with the best possible DSO (receivables not yet due) and the
+    average days delinquent (DSO - best possible). Credit sales: invoices less credit notes of the period."""
+    with read_session() as s:
+        day = _as_of(s, ctx, as_of)
+        return [DsoOut.model_validate(r)
+                for r in receivables.dso(s, ctx.company_id, day, days, invoice_due_dates(s, ctx.company_id))]

@@ -19,5 +19,7 @@ def read_company(ctx: ReaderDep):
 
 @router.patch("", response_model=CompanyOut)
 def change_company(patch: CompanyPatch, ctx: CtxDep):
-    """Change the company's settings (administrators): e.g. how far a desk may move a price."""
+    """Change the company's settings (administrators): e.g. how far a desk may move a price, or the
+    seller's details on e-invoices (legal name, VAT id, registration, electronic address and scheme,
+    postal address, IBAN and BIC). 422 naming each field that is not valid; nothing is changed then."""
     return change(CompanyOut, lambda s: update(s, ctx.actor, ctx.company_id, patch))
