@@ -107,6 +107,53 @@ def credit_return(session: Session, event: OutboxEvent) -> None:
     billing.credit_return(session, SYSTEM, event.company_id, event.payload["return_id"], event.payload)
 
 
+def request_card_capture(session: Session, event: OutboxEvent) -> None:
+    """Ship → Capture: a shipment of an order paid by card asks for its capture (card_payment.capture_due),
+    which talks to the gateway outside any transaction. Other orders are paid on invoice: nothing."""
+    from o2c.payments import cards
+
+    cards.request_capture(session, event.company_id, event.payload["shipment_id"])
+
+
+@external
+def capture_card_payment(session: Session, event: OutboxEvent) -> None:
+    """Capture → Paid: the shipment's invoice amount taken from the card (the hold, or a new
+    authorisation) and recorded as a payment of the invoice. Its own short transactions around the
+    gateway call; the keys stored first make a redelivery or retry capture once."""
+    from o2c.core.auth import SYSTEM
+    from o2c.payments import cards
+
+    cards.capture_shipment(SYSTEM, event.company_id, event.payload["shipment_id"], engine=session.get_bind())
+
+
+@external
+def void_card_payment(session: Session, event: OutboxEvent) -> None:
+    """Cancel → Void: the card's hold for a cancelled order is released at the gateway."""
+    from o2c.core.auth import SYSTEM
+    from o2c.payments import cards
+
+    cards.void_order(SYSTEM, event.company_id, event.payload["order_id"], engine=session.get_bind())
+
+
+def refund_return(session: Session, event: OutboxEvent) -> None:
+    """Credit → Refund: what the customer paid for the returned goods (the paid part of the return's
+    credit notes) is approved for refund, on the card or by bank transfer; a redelivery makes none."""
+    from o2c.core.auth import SYSTEM
+    from o2c.payments import refunds
+
+    refunds.refund_return(session, SYSTEM, event.company_id, event.payload["return_id"], event.payload)
+
+
+@external
+def refund_to_card(session: Session, event: OutboxEvent) -> None:
+    """Refund → Card: an approved card refund sent through the gateway under its stored key."""
+    from o2c.core.auth import SYSTEM
+    from o2c.payments import refunds
+
+    if event.payload.get("method") == "card":
+        refunds.pay_to_card(SYSTEM, event.company_id, event.payload["refund_id"], engine=session.get_bind())
+
+
 SUBSCRIBERS = {
     # Capture → Validate → Confirm (reserve)
     "order.confirmed": [send_order_confirmation],
@@ -114,12 +161,14 @@ SUBSCRIBERS = {
     # order.held, order.validated, order.cancelled: on the timeline; later stages subscribe here.
     "order.held": [],
     "order.validated": [],
-    "order.cancelled": [],
+    "order.cancelled": [void_card_payment],  # a card's hold is released
     # Wave → Pick → Pack → Ship → Deliver
     "shipment.released": [],
     "shipment.tracking": [send_tracking_update],  # shipped, in transit, out for delivery, delivered, exception
     # Ship → Invoice: the shipped quantities, posted to the ledger. shipment.delivered: on time or late.
-    "shipment.shipped": [invoice_shipment],
+    "shipment.shipped": [invoice_shipment, request_card_capture],
+    # Card orders: the shipment's invoice is paid from the card at once (declined: it stays open).
+    "card_payment.capture_due": [capture_card_payment],
     "shipment.delivered": [],
     # Returns: request -> authorise (RMA, label) -> receive -> inspect -> refund or exchange
     "return.requested": [],
@@ -127,7 +176,10 @@ SUBSCRIBERS = {
     "return.rejected": [send_return_notice],
     "return.received": [],
     # return.refund_due: billing issues the credit notes; an exchange ships as shipment.released.
-    "return.refund_due": [credit_return],
+    "return.refund_due": [credit_return, refund_return],
+    # What was paid for the goods goes back: on the card by the gateway, or by a person (POST /refunds/{id}/pay).
+    "refund.approved": [refund_to_card],
+    "refund.paid": [],
     "return.closed": [],
     # Invoice → Collect: payments, reminders and statements subscribe here (issue 4).
     "invoice.issued": [],

@@ -19,6 +19,8 @@ relies on, as Stripe documents them:
 - Faults on demand (`fail_next`): the next request times out (the server holds the answer longer than
   the client waits, having done the work or not), or answers 500 (before the work: not saved, a retry
   goes through; or after it: saved, so a retry with the key gets the same 500, as Stripe does).
+- Declines on demand (`decline_next`): the next PaymentIntent declines whatever its payment method, as
+  a card that worked at order and is refused a week later (funds gone, card cancelled).
 - Every request received is kept (`requests`), to check what reached "Stripe" and with which key.
 
 Only what the adapter uses is implemented; the fake is not a Stripe simulator.
@@ -137,6 +139,7 @@ class FakeStripe:
         self._refunds: dict[str, dict] = {}
         self._saved: dict[str, tuple[tuple, int, dict]] = {}  # idempotency key -> (request, status, body)
         self._faults: list[_Fault] = []
+        self._declines: list[tuple[str, str, str]] = []
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
 
@@ -180,6 +183,12 @@ class FakeStripe:
             raise ValueError(kind)
         with self._lock:
             self._faults.append(_Fault(kind, processed, path_suffix, status))
+
+    def decline_next(self, code: str = "card_declined", decline_code: str = "insufficient_funds",
+                     message: str = "Your card has insufficient funds.") -> None:
+        """Make the next PaymentIntent created decline, whatever its payment method."""
+        with self._lock:
+            self._declines.append((code, decline_code, message))
 
     @property
     def requests(self) -> list[Received]:
@@ -312,7 +321,7 @@ class FakeStripe:
             created=int(time.time()),
         )
         self._intents[intent.id] = intent
-        decline = TEST_PAYMENT_METHODS.get(method)
+        decline = self._declines.pop(0) if self._declines else TEST_PAYMENT_METHODS.get(method)
         if decline:
             code, decline_code, message = decline
             intent.status = "requires_payment_method"

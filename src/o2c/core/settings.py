@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +22,10 @@ class Settings(BaseSettings):
     dispatcher_poll_seconds: float = 1.0
     # Largest quantity one line may carry: anything above is a typing error, not an order.
     max_line_quantity: int = 1_000_000
+    # Card payments through Stripe (o2c.payments.gateways): off while no secret key is set.
+    stripe_secret_key: SecretStr | None = None
+    stripe_base_url: str = "https://api.stripe.com"
+    stripe_timeout_seconds: float = 30.0
 
 
 @lru_cache

@@ -111,13 +111,17 @@ def _pack_box(b: Box) -> packing.Box:
 
 def _releasable_lines(session: Session, company_id: int, order_ids: list[int] | None, limit: int) -> dict[int, list[OrderLine]]:
     """Order lines with stock reserved and not yet in an open shipment, by order: the oldest orders
-    first, highest priority first."""
+    first, highest priority first. An order paid by card waits until the card is authorised (its
+    timeline says why): it never ships as paid without the money held."""
+    from o2c.payments import cards  # payments builds on orders and fulfilment, not the reverse
+
     in_flight = (select(ShipmentLine.order_line_id).join(Shipment, Shipment.id == ShipmentLine.shipment_id)
                  .where(Shipment.status.in_(OPEN)))
     stmt = (select(OrderLine, Order)
             .join(Order, Order.id == OrderLine.order_id)
             .where(Order.company_id == company_id, Order.status.in_(("confirmed", "backordered")),
-                   OrderLine.reserved_qty > 0, OrderLine.id.not_in(in_flight)))
+                   OrderLine.reserved_qty > 0, OrderLine.id.not_in(in_flight),
+                   Order.id.not_in(cards.orders_waiting_for_card(company_id))))
     if order_ids:
         stmt = stmt.where(Order.id.in_(order_ids))
     stmt = stmt.order_by(Order.priority.desc(), Order.order_date, Order.id, OrderLine.line_no)
@@ -144,6 +148,12 @@ def release_wave(session: Session, actor: Actor, company_id: int, data) -> Wave:
                                                .order_by(Order.id).execution_options(populate_existing=True))}
     by_order = _releasable_lines(session, company_id, list(orders), data.max_orders) if orders else {}
     if not by_order:
+        from o2c.payments import cards
+
+        unpaid = cards.waiting_for_card(session, company_id, data.order_ids or [])
+        if unpaid:
+            raise Conflict(f"order(s) {', '.join(f'SO{i:08d}' for i in unpaid)} wait for card authorisation",
+                           field="order_ids", waiting_for_card=unpaid)
         raise Conflict("no confirmed orders with reserved stock are waiting for a wave", field="order_ids")
     orders = {oid: orders[oid] for oid in by_order}
     lines = [li for ls in by_order.values() for li in ls]

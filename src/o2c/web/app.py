@@ -17,6 +17,7 @@ from o2c.integrations.api import router as imports_router
 from o2c.inventory.api import router as inventory_router
 from o2c.ledger.api import router as ledger_router
 from o2c.orders.api import router as orders_router
+from o2c.payments.card_api import router as card_payments_router
 from o2c.payments.api import router as payments_router
 from o2c.receivables.api import router as receivables_router
 from o2c.returns.api import router as returns_router
@@ -58,7 +59,7 @@ def create_app() -> FastAPI:
     api = APIRouter(prefix="/api/v1")
     for r in (company_router, customers_router, catalog_router, inventory_router, orders_router, imports_router,
               fulfillment_router, shipping_router, returns_router, billing_router, ledger_router, payments_router,
-              dunning_router, receivables_router):
+              dunning_router, receivables_router, card_payments_router):
         api.include_router(r)
     app.include_router(api)
 
