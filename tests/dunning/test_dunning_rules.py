@@ -124,8 +124,9 @@ def test_a_friendly_note_charges_no_interest_before_the_due_date():
     assert lt.items[0].days_overdue == -3 and lt.interest == D("0.00")
 
 
-def test_the_reminder_number():
+def test_the_reminder_number_and_its_interest_item():
     assert rules.reminder_number(12) == "REM00000012"
+    assert rules.interest_item("REM00000012") == "REM00000012-INT"
 
 
 def fields(levels, currency="USD") -> list[str]:

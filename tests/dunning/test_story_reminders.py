@@ -185,6 +185,9 @@ def test_reminders_climb_the_levels_skip_disputes_opt_outs_and_paid_invoices(api
         assert fragment in text, fragment
     balances, customers = ledger(api)
     assert (balances["4800"], balances["4810"]) == ("-15.00", "-0.87")
+    entries = ok(api.get("/ledger/entries", user="biller", params={"source_kind": "interest"}))["items"]
+    assert [[(ln["account_code"], ln["debit"], ln["credit"], ln["open_item"]) for ln in e["lines"]] for e in entries] == [
+        [("1100", "0.87", "0.00", "REM00000007-INT"), ("4810", "0.00", "0.87", None)]]  # apart from the fee's item
     assert D(customers[str(big)]) == D("112.56") + D("15.00") + D("0.87")  # the invoices, both fees, the interest
 
     # 12. Past the last level nothing more is sent, however late; TIDY never got a letter.

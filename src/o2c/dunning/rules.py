@@ -217,3 +217,8 @@ def plan(levels: Sequence[Level], invoices: Iterable[OpenInvoice], on: date, com
 def reminder_number(reminder_id: int) -> str:
     """The reminder's reference on the letter and in the ledger (its fee's open item): REM00000012."""
     return f"REM{reminder_id:08d}"
+
+
+def interest_item(number: str) -> str:
+    """The open item of a reminder's late interest, apart from its fee: REM00000012-INT."""
+    return f"{number}-INT"

@@ -3,8 +3,8 @@
 A run (`run`, permission dunning.write) looks at the company's invoices on a date: those of customers
 who have not opted out, with no open dispute and something open, and lets o2c.dunning.rules decide which
 level each is due for and how they group into letters (one per customer and currency). Each letter is
-stored as a Reminder with its ReminderItems; its fee and interest are posted with
-ledger.rules.fee_charged as a new open item on the customer's account (the reminder's number, REM…);
+stored as a Reminder with its ReminderItems; its fee and its interest are posted with
+ledger.rules.fee_charged, each a new open item on the customer's account (REM… and REM…-INT);
 it is recorded on the customer's timeline and on each order's timeline, and `reminder.sent` is emitted
 (the email goes out from the outbox: o2c.dunning.notifications). All in one transaction.
 
@@ -168,9 +168,11 @@ def _send(session: Session, actor: Actor, company: Company, letter: rules.Letter
         rem.open_total, rem.fee, rem.interest = letter.open_total, letter.fee, letter.interest
     number = rules.reminder_number(rem.id)
     chart = ledger.chart(session, company.id) if letter.fee or letter.interest else None
-    for kind, amount in ((ledger_rules.FEE, letter.fee), (ledger_rules.INTEREST, letter.interest)):
+    # Two open items, so a statement of account tells the fee from the interest: REM… and REM…-INT.
+    for kind, ref, amount in ((ledger_rules.FEE, number, letter.fee),
+                              (ledger_rules.INTEREST, rules.interest_item(number), letter.interest)):
         if amount > 0:
-            entry = ledger_rules.fee_charged(chart, ref=number, customer_id=str(letter.customer_id), on=on,
+            entry = ledger_rules.fee_charged(chart, ref=ref, customer_id=str(letter.customer_id), on=on,
                                              currency=letter.currency, amount=amount, kind=kind)
             je = ledger.post(session, actor, company.id, entry)
             rem.journal_entry_id = rem.journal_entry_id or je.id
