@@ -394,19 +394,3 @@ def credit_note_view(session: Session, note: CreditNote) -> dict:
                   for li in note.lines],
     }
 
-
-# What EN 16931 / PEPPOL BIS 3.0 require of the parties that o2c does not record yet.
-UBL_MISSING = {
-    "company.vat_id": "the seller's VAT identifier (BT-31), required for standard-rated lines (BR-S-02)",
-    "company.endpoint_id": "the seller's electronic address and its scheme (BT-34), e.g. a GLN under 0088",
-    "customer.endpoint_id": "the buyer's electronic address and its scheme (BT-49)",
-}
-
-
-def ubl(session: Session, actor: Actor, company_id: int, invoice_id: int) -> bytes:
-    """The invoice as UBL 2.1 (PEPPOL BIS Billing 3.0). Refused while o2c records no VAT identifier and
-    no electronic address for the company and its customers: every PEPPOL invoice carries them, and
-    making them up (a placeholder GLN) would send a document no receiver can route."""
-    get_invoice(session, actor, company_id, invoice_id)
-    raise Conflict("UBL export needs what o2c does not record yet: "
-                   + "; ".join(f"{k}: {v}" for k, v in UBL_MISSING.items()), missing=list(UBL_MISSING))

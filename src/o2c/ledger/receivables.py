@@ -110,18 +110,17 @@ def ageing(session: Session, company_id: int, as_of: date, due_dates: DueDates) 
     for cur in sorted({it.currency for it in owed + held}):
         mine = [it for it in owed if it.currency == cur]
         credit = [it for it in held if it.currency == cur]
-        customers = []
-        for cust in sorted({it.customer_id for it in mine + credit}):
-            buckets = rules.ageing(_open_items([it for it in mine if it.customer_id == cust]), as_of)
-            unapplied = sum((it.amount for it in credit if it.customer_id == cust), ZERO)
-            total = sum(buckets.values(), ZERO)
-            customers.append({"customer_id": cust, "buckets": buckets, "total": total, "unapplied_credit": unapplied,
-                              "net": total - unapplied})
-        buckets = rules.ageing(_open_items(mine), as_of)
-        total = sum(buckets.values(), ZERO)
-        unapplied = sum((it.amount for it in credit), ZERO)
-        out.append({"currency": cur, "as_of": as_of, "buckets": buckets, "total": total,
-                    "unapplied_credit": unapplied, "net": total - unapplied, "customers": customers})
+
+        def row(owed_: list[Item], held_: list[Item]) -> dict:
+            buckets = {b: round_money(v, cur) for b, v in rules.ageing(_open_items(owed_), as_of).items()}
+            total = sum(buckets.values(), round_money(ZERO, cur))
+            unapplied = sum((it.amount for it in held_), round_money(ZERO, cur))
+            return {"buckets": buckets, "total": total, "unapplied_credit": unapplied, "net": total - unapplied}
+
+        customers = [{"customer_id": cust, **row([it for it in mine if it.customer_id == cust],
+                                                 [it for it in credit if it.customer_id == cust])}
+                     for cust in sorted({it.customer_id for it in mine + credit})]
+        out.append({"currency": cur, "as_of": as_of, **row(mine, credit), "customers": customers})
     return out
 
 
@@ -153,10 +152,11 @@ def dso(session: Session, company_id: int, as_of: date, days: int, due_dates: Du
     sales = credit_sales(session, company_id, since, as_of)
     out = []
     for cur in sorted({it.currency for it in owed} | set(sales)):
+        zero = round_money(ZERO, cur)
         mine = [it for it in owed if it.currency == cur]
-        receivables = sum((it.amount for it in mine), ZERO)
-        current = sum((it.amount for it in mine if it.due_date >= as_of), ZERO)
-        s = sales.get(cur, ZERO)
+        receivables = sum((it.amount for it in mine), zero)
+        current = sum((it.amount for it in mine if it.due_date >= as_of), zero)
+        s = sales.get(cur, zero)
         row = {"currency": cur, "as_of": as_of, "days": days, "period_from": since + timedelta(days=1),
                "receivables": receivables, "current_receivables": current, "past_due_receivables": receivables - current,
                "credit_sales": s, "dso": None, "best_possible_dso": None, "average_days_delinquent": None,
