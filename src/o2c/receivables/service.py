@@ -45,6 +45,7 @@ CONFIRMED, IGNORED = "confirmed", "ignored"
 LINE_STATUSES = (AUTO, SUGGESTED, UNMATCHED, CONFIRMED, IGNORED, NOT_INCOMING)
 QUEUE = (SUGGESTED, UNMATCHED)  # what waits for a person
 READERS = {"camt.053": parse_camt053, "mt940": parse_mt940, "csv": parse_csv}
+LOCK_CHUNK = 5000  # invoice ids per lock query (PostgreSQL takes at most 65,535 parameters)
 
 
 # --- reading and fingerprinting -----------------------------------------------------------------------
@@ -152,6 +153,31 @@ def _proposals(session: Session, company: Company, lines: list[StatementLine]
     return proposals, {inv.invoice_id: inv for inv in invoices}
 
 
+def _still_open_for_auto(session: Session, company_id: int, proposals: list[Proposal],
+                         book: dict[int, OpenInvoice]) -> list[Proposal]:
+    """Lock the invoices the auto lines pay (in id order, so two imports never deadlock) and read what
+    is open on them now: a payment recorded since the matcher read them (another import, a person) may
+    have settled one. Such a line is not applied by itself; it waits as a suggestion saying why."""
+    wanted = sorted({i for p in proposals if p.status == AUTO for i, _ in p.allocations})
+    left: dict[int, Decimal] = {}
+    for start in range(0, len(wanted), LOCK_CHUNK):  # a statement can pay tens of thousands of invoices
+        chunk = wanted[start:start + LOCK_CHUNK]
+        billing.lock_invoices(session, company_id, chunk)
+        left.update(billing.open_amounts(session, chunk))
+    out = []
+    for p in proposals:
+        if p.status == AUTO:
+            short = [i for i, amount in p.allocations if left.get(i, ZERO) < amount]
+            if short:
+                p = replace(p, status=SUGGESTED, reasons=(*p.reasons, *(
+                    f"{book[i].number} was settled meanwhile: {plain(left.get(i, ZERO))} is open now" for i in short)))
+            else:
+                for i, amount in p.allocations:
+                    left[i] -= amount
+        out.append(p)
+    return out
+
+
 # --- the stored proposal ------------------------------------------------------------------------------------
 
 
@@ -213,6 +239,7 @@ def import_statement(session: Session, actor: Actor, company_id: int, data: byte
     company = session.get(Company, company_id)
     lines = [ln for st in statements for ln in st.lines]
     proposals, book = _proposals(session, company, lines)
+    proposals = _still_open_for_auto(session, company_id, proposals, book)
     now = clock.now()
     rows = [BankStatement(company_id=company_id, format=st.format, fingerprint=fp, filename=_cut(filename, 255),
                           statement_ref=_cut(st.statement_id, 80), account=_cut(st.account_iban or st.account_id, 80),
