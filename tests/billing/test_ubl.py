@@ -118,6 +118,16 @@ CASES = {
     "order line references": lambda kind: document(
         kind, [line(1, "5", "8.00", order_line_ref="10"), line(2, "5", "8.00", order_line_ref="20")],
     ),
+    # 1200 units for 379.96: no 4-decimal price per unit comes within 0.02, so the price is for 1200 (BT-149).
+    "price for a base quantity": lambda kind: document(
+        kind, [line(1, "1200", "379.96", net="379.96", base_quantity=D("1200")), line(2, "3", "12.50")],
+    ),
+    # Tax rounded per line by the seller: 0.63 + 0.63 + 0.63 = 1.89 where 6.25 % of 30.00 is 1.88 (BR-CO-17
+    # accepts up to one unit of the currency).
+    "tax per group as charged, rounded per line": lambda kind: document(
+        kind, [line(1, "1", "10.00", rate="6.25"), line(2, "1", "10.00", rate="6.25"), line(3, "1", "10.00", rate="6.25")],
+        vat_amounts={("S", D("6.25")): D("1.89")},
+    ),
 }
 
 
@@ -452,3 +462,21 @@ def test_every_problem_is_reported_at_once():
 
 def test_the_sample_document_itself_is_valid():
     assert check_document(OK) == []
+
+
+def test_tax_given_per_group_is_stated_and_refused_a_unit_or_more_away_from_taxable_times_rate():
+    lines = [line(n, "1", "10.00", rate="6.25") for n in (1, 2, 3)]
+    t = totals(document(lines=lines, vat_amounts={("S", D("6.25")): D("1.89")}))
+    assert (t.tax, t.payable) == (D("1.89"), D("31.89"))
+    for bad, field, code in ((D("2.88"), "vat_amounts.S@6.25", "mismatch"), (D("1.891"), "vat_amounts.S@6.25", "invalid")):
+        errors = check_document(document(lines=lines, vat_amounts={("S", D("6.25")): bad}))
+        assert [(e.field, e.code) for e in errors] == [(field, code)]
+    errors = check_document(document(lines=lines, vat_amounts={("S", D("19")): D("1.00")}))
+    assert [(e.field, e.code) for e in errors] == [("vat_amounts.S@19", "unknown_group")]
+
+
+def test_a_base_quantity_is_above_zero_and_gives_the_net_amount():
+    errors = check_document(document(lines=[line(1, "1200", "379.96", net="379.96", base_quantity=D("0"))]))
+    assert [(e.field, e.code) for e in errors] == [("lines[0].base_quantity", "not_positive")]
+    errors = check_document(document(lines=[line(1, "1200", "379.96", net="379.96", base_quantity=D("1000"))]))
+    assert [(e.field, e.code) for e in errors] == [("lines[0].net_amount", "mismatch")]

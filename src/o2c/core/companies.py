@@ -81,13 +81,15 @@ def get(session: Session, company_id: int) -> Company:
 # VAT prefixes that are not the ISO code of their country (EN 16931 BR-CO-09 allows EL for Greece;
 # XI is Northern Ireland under the Windsor Framework).
 _VAT_PREFIX_COUNTRY = {"EL": "gr", "XI": "gb"}
+# Countries without VAT whose business tax number stdnum names otherwise (a US company has an EIN).
+_BUSINESS_TAX_NUMBER = {"us": "ein"}
 
 
 def vat_id_error(value: str) -> tuple[str | None, str | None]:
     """(the VAT identifier in its electronic form, None) or (None, why it is not one). It starts with its
     country prefix (BR-CO-09) and the number is checked with python-stdnum's VAT module of that
-    country, or its tax number module where the country has no VAT (US: an EIN). A country stdnum has
-    neither for is checked for the prefix only."""
+    country, or its business tax number module where the country has no VAT (US: an EIN). A country
+    stdnum has neither for is checked for the prefix only."""
     compact = re.sub(r"[\s.\-/]", "", value).upper()
     prefix, number = compact[:2], compact[2:]
     country = _VAT_PREFIX_COUNTRY.get(prefix, prefix.lower())
@@ -96,7 +98,7 @@ def vat_id_error(value: str) -> tuple[str | None, str | None]:
         return None, f"{value!r} must start with its two-letter country prefix, e.g. DE136695976 (BR-CO-09)"
     if not re.fullmatch(r"[0-9A-Z+*]{2,}", number):
         return None, f"{value!r} has no number after its country prefix {prefix}"
-    module = get_cc_module(country, "vat") or get_cc_module(country, "tin")
+    module = get_cc_module(country, "vat") or get_cc_module(country, _BUSINESS_TAX_NUMBER.get(country, "tin"))
     if module is not None and not (module.is_valid(number) or module.is_valid(compact)):
         return None, f"{value!r} is not a valid {prefix} VAT identifier ({module.__name__.removeprefix('stdnum.')})"
     return compact, None
