@@ -76,3 +76,39 @@ def test_a_refused_payment_names_the_field_and_stores_nothing(two_invoices):
             applications=[(inv1["id"], D("21.26"))]))
     assert [(e.field, e.code) for e in exc.value.errors] == [("applications[0].amount", "above_open")]
     assert changed(before, everything()) == []
+
+
+def test_a_credit_note_on_a_paid_invoice_is_credit_to_apply_and_one_on_an_open_invoice_credits_it(two_invoices, api):
+    world, inv1, inv2 = two_invoices
+    company, cashier, big = world["ids"]["company"], actor(world, "cashier"), world["ids"]["BIGBUY"]
+    transaction(lambda s: payments.record_payment(
+        s, cashier, company, customer_id=big, method="bank_transfer", currency="USD", amount=D("21.25"),
+        applications=[(inv1["id"], D("21.25"))]))
+
+    # A widget of the paid invoice credited by hand: nothing is open on it, so the credit note's 10.63
+    # waits on the account under its number; the invoice stays paid.
+    cn = api.post(f"/invoices/{inv1['id']}/credit-notes", user="biller",
+                  json={"reason": "one widget scratched", "lines": [{"line_no": 1, "quantity": "1"}]})
+    assert cn.status_code == 201, cn.text
+    assert (cn.json()["number"], cn.json()["gross_total"]) == ("CN-2026-000001", "10.63")
+    with read_session() as s:
+        assert payments.unapplied_credit(s, company, big)["items"] == [{"item": "CN-2026-000001", "amount": D("10.63")}]
+    invoice = lambda inv: api.get(f"/invoices/{inv['id']}", user="cashier").json()  # noqa: E731
+    assert (invoice(inv1)["open_amount"], invoice(inv1)["payment_status"]) == ("0.00", "paid")
+    assert_ledger_agrees(company)
+
+    # The credit note's credit is applied to the second invoice.
+    transaction(lambda s: payments.apply_credit(s, cashier, company, big, "CN-2026-000001", [(inv2["id"], D("10.63"))]))
+    assert opens(inv2["id"]) == {inv2["id"]: D("31.87")}
+    with read_session() as s:
+        assert payments.unapplied_credit(s, company, big)["total"] == D(0)
+    assert_ledger_agrees(company)
+
+    # The rest of the second invoice credited in full: credited, nothing open, nothing to apply.
+    cn = api.post(f"/invoices/{inv2['id']}/credit-notes", user="biller",
+                  json={"reason": "order cancelled", "lines": [{"line_no": 1, "quantity": "4"}]})
+    assert cn.status_code == 201, cn.text
+    assert (invoice(inv2)["open_amount"], invoice(inv2)["payment_status"]) == ("0.00", "credited")
+    with read_session() as s:
+        assert payments.unapplied_credit(s, company, big)["items"] == [{"item": "CN-2026-000002", "amount": D("10.63")}]
+    assert_ledger_agrees(company)
