@@ -15,6 +15,8 @@ from o2c.core.settings import get_settings
 from tests.billing.test_story_invoicing import pick
 from tests.books import assert_books_agree
 from tests.fulfillment.flow import MONDAY, ok, pack, release, ship
+from tests.returns.delivery import WEIGHTS
+from tests.shipping_world import equip
 from tests.world import CHICAGO
 
 from .fake_stripe import API_KEY, FakeStripe
@@ -35,7 +37,9 @@ def stripe(db, monkeypatch):
 
 
 def consumer(api, world) -> int:
-    """JANE, a consumer in Chicago who pays by card, and `jane`, her portal login. Returns her id."""
+    """A warehouse with carriers and boxes; JANE, a consumer in Chicago who pays by card, and `jane`, her
+    portal login. Returns her id."""
+    equip(api)
     jane = ok(api.post("/customers", user="admin", json={
         "code": "JANE", "legal_name": "Jane Doe", "email": "jane@example.com", "currency": "USD",
         "payment_terms_days": 0, "billing_address": CHICAGO, "shipping_addresses": [CHICAGO]}), 201)
@@ -67,14 +71,15 @@ def timeline(api, order_id: int, *actions: str) -> list[dict]:
     return [e for e in ok(api.get(f"/orders/{order_id}/timeline", user="admin")) if e["action"] in actions]
 
 
-def ship_wave(api, order_id: int, weight: str, short: dict[str, str] | None = None) -> dict:
-    """A wave of the order, picked (short where `short` says), packed in one parcel and shipped; the
-    events delivered. Returns the shipment."""
+def ship_wave(api, order_id: int, short: dict[str, str] | None = None) -> dict:
+    """A wave of the order, picked (short where `short` says), packed in one parcel at its expected
+    weight and shipped; the events delivered. Returns the shipment."""
     wave = release(api, order_ids=[order_id])
     pick(api, wave, short or {})
     sh = next(s for s in ok(api.get("/shipments", user="keeper", params={"order_id": order_id}))["items"]
               if s["status"] == "picked")
-    pack(api, sh["id"], [(li["sku"], li["picked_qty"]) for li in sh["lines"] if D(li["picked_qty"])], weight)
+    scans = [(li["sku"], li["picked_qty"]) for li in sh["lines"] if D(li["picked_qty"])]
+    pack(api, sh["id"], scans, str(sum((WEIGHTS[sku] * D(q) for sku, q in scans), D("0.4"))), box="M")  # + its tare
     shipped = ship(api, sh["id"])
     dispatch_pending()
     return shipped

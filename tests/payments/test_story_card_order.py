@@ -19,7 +19,6 @@ from o2c.core.events import dispatch_pending
 from o2c.payments import cards
 from tests.billing.test_story_invoicing import redeliver
 from tests.fulfillment.flow import MONDAY, changed, everything, ok, release
-from tests.shipping_world import equip
 
 from .card_world import (  # noqa: F401 (stripe is a fixture)
     LATER, attempts, books, consumer, deliver, gateway_posts, invoices, order, pay, ship_wave, stripe, timeline,
@@ -30,7 +29,6 @@ CARD = "4242 4242 4242 4242"  # a card number, typed where the token goes: refus
 
 def test_a_card_order_is_held_at_order_captured_at_each_shipment_and_refunded_on_return(api, world, stripe):
     clock.freeze(MONDAY)
-    equip(api)
     consumer(api, world)
 
     # 1. Jane orders 4 widgets at 10.00 and 2 gadgets at 25.00; Illinois tax 6.25 %.
@@ -69,7 +67,7 @@ def test_a_card_order_is_held_at_order_captured_at_each_shipment_and_refunded_on
 
     # 5. The first parcel: 3 widgets (one is not in the bin) and 2 gadgets. Its invoice (30.00 + 1.88
     #    tax, 50.00 + 3.13) is paid from the hold at once; the rest of the hold is released.
-    sh1 = ship_wave(api, oid, "4.0", short={"WIDGET": "3"})
+    sh1 = ship_wave(api, oid, short={"WIDGET": "3"})
     [inv1] = invoices(api, oid)
     assert inv1["gross_total"] == "85.01"
     [capture] = gateway_posts(stripe, "/capture")
@@ -89,7 +87,7 @@ def test_a_card_order_is_held_at_order_captured_at_each_shipment_and_refunded_on
     # 6. Two days later the last widget ships: the hold is used up (Stripe captures a PaymentIntent
     #    once), so the same card is authorised again for this invoice and captured.
     clock.freeze(LATER)
-    sh2 = ship_wave(api, oid, "0.7")
+    sh2 = ship_wave(api, oid)
     inv1_again, inv2 = invoices(api, oid)
     assert inv1_again == inv1 and (inv2["gross_total"], inv2["shipment_id"]) == ("10.62", sh2["id"])
     _, _, again = attempts(api, oid)
