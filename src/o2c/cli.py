@@ -253,6 +253,17 @@ def remind(
     raise typer.Exit(run(as_of.date() if as_of else None, dry_run, company, user))
 
 
+@app.command("card-retry")
+def card_retry(database_url: str | None = DbOpt) -> None:
+    """Settle card authorisations the gateway left unanswered (sent again under their own key, so never
+    charged twice) and look up those waiting for 3-D Secure; run it every few minutes, e.g. from cron."""
+    from o2c.payments.cards import retry_pending
+
+    _url(database_url)
+    changed = retry_pending()
+    typer.echo(", ".join(f"{n} {status}" for status, n in sorted(changed.items())) or "nothing to settle")
+
+
 user_app = typer.Typer(help="Users and their API keys.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 
