@@ -132,76 +132,90 @@ def _open_invoices(session: Session, cands: list[_Candidate]) -> list[rules.Open
                               frozenset(received[c.invoice_id]), charged_to.get(c.invoice_id)) for c in cands]
 
 
-def _insert_items(session: Session, reminder_id: int, items: tuple[rules.Item, ...]) -> set[int]:
-    """Insert the letter's items, skipping any (invoice, rank) that exists; the invoices written. A
-    concurrent run's uncommitted item is waited for, then skipped."""
+def _insert_items(session: Session, rows: list[dict]) -> set[tuple[int, int]]:
+    """Insert the items, skipping any (invoice, rank) that exists; the (reminder, invoice) pairs written.
+    A concurrent run's uncommitted item is waited for, then skipped. One statement per batch of rows."""
+    if not rows:
+        return set()
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = (insert(ReminderItem).values([
-        {"reminder_id": reminder_id, "invoice_id": it.invoice_id, "rank": it.rank, "days_overdue": it.days_overdue,
-         "open_amount": it.open_amount, "interest": it.interest} for it in items])
-        .on_conflict_do_nothing(index_elements=["invoice_id", "rank"]).returning(ReminderItem.invoice_id))
-    return set(session.scalars(stmt))
+    table = ReminderItem.__table__
+    stmt = (insert(table).on_conflict_do_nothing(index_elements=["invoice_id", "rank"])
+            .returning(table.c.reminder_id, table.c.invoice_id))
+    return {(r, i) for r, i in session.execute(stmt, rows)}
 
 
-def _send(session: Session, actor: Actor, company: Company, letter: rules.Letter, on: date,
-          by_rank: dict[int, rules.Level], info: dict[int, _Candidate]) -> Reminder | None:
-    """Store, post, record and announce one letter; None if a concurrent run sent all of it."""
-    customer = session.get(Customer, letter.customer_id)
-    rem = Reminder(company_id=company.id, customer_id=letter.customer_id, level=letter.level.code,
-                   rank=letter.level.rank, sent_on=on, currency=letter.currency, open_total=letter.open_total,
-                   fee=letter.fee, interest=letter.interest, email=customer.email, created_at=clock.now(),
-                   created_by=actor.user_id)
-    session.add(rem)
+def _send(session: Session, actor: Actor, company: Company, letters: list[rules.Letter], on: date,
+          by_rank: dict[int, rules.Level], info: dict[int, _Candidate]) -> list[dict]:
+    """Store, post, record and announce the letters, in batches (a run may write thousands); the views of
+    those sent. A letter keeps the items its own insert wrote: none (a concurrent run sent them all), and
+    it is not sent; some, and it is the rest."""
+    emails = dict(session.execute(select(Customer.id, Customer.email)
+                                  .where(Customer.id.in_({lt.customer_id for lt in letters}))).all())
+    rems = [Reminder(company_id=company.id, customer_id=lt.customer_id, level=lt.level.code, rank=lt.level.rank,
+                     sent_on=on, currency=lt.currency, open_total=lt.open_total, fee=lt.fee, interest=lt.interest,
+                     email=emails.get(lt.customer_id), created_at=clock.now(), created_by=actor.user_id)
+            for lt in letters]
+    session.add_all(rems)
     session.flush()
-    written = _insert_items(session, rem.id, letter.items)
-    if not written:
-        session.delete(rem)
-        session.flush()
-        return None
-    if len(written) < len(letter.items):  # a concurrent run sent some: this letter is the rest
-        letter = rules.letter(letter.customer_id, letter.currency,
-                              [it for it in letter.items if it.invoice_id in written], by_rank, company.currency)
-        rem.level, rem.rank = letter.level.code, letter.level.rank
-        rem.open_total, rem.fee, rem.interest = letter.open_total, letter.fee, letter.interest
-    number = rules.reminder_number(rem.id)
-    chart = ledger.chart(session, company.id) if letter.fee or letter.interest else None
-    # Two open items, so a statement of account tells the fee from the interest: REM… and REM…-INT.
-    for kind, ref, amount in ((ledger_rules.FEE, number, letter.fee),
-                              (ledger_rules.INTEREST, rules.interest_item(number), letter.interest)):
-        if amount > 0:
-            entry = ledger_rules.fee_charged(chart, ref=ref, customer_id=str(letter.customer_id), on=on,
-                                             currency=letter.currency, amount=amount, kind=kind)
-            je = ledger.post(session, actor, company.id, entry)
-            rem.journal_entry_id = rem.journal_entry_id or je.id
+    written = _insert_items(session, [
+        {"reminder_id": rem.id, "invoice_id": it.invoice_id, "rank": it.rank, "days_overdue": it.days_overdue,
+         "open_amount": it.open_amount, "interest": it.interest} for rem, lt in zip(rems, letters) for it in lt.items])
+    sent, chart = [], None
+    for rem, letter in zip(rems, letters):
+        kept = [it for it in letter.items if (rem.id, it.invoice_id) in written]
+        if not kept:
+            session.delete(rem)
+            continue
+        if len(kept) < len(letter.items):
+            letter = rules.letter(letter.customer_id, letter.currency, kept, by_rank, company.currency)
+            rem.level, rem.rank = letter.level.code, letter.level.rank
+            rem.open_total, rem.fee, rem.interest = letter.open_total, letter.fee, letter.interest
+        number = rules.reminder_number(rem.id)
+        # Two open items, so a statement of account tells the fee from the interest: REM… and REM…-INT.
+        for kind, ref, amount in ((ledger_rules.FEE, number, letter.fee),
+                                  (ledger_rules.INTEREST, rules.interest_item(number), letter.interest)):
+            if amount > 0:
+                chart = chart or ledger.chart(session, company.id)
+                entry = ledger_rules.fee_charged(chart, ref=ref, customer_id=str(letter.customer_id), on=on,
+                                                 currency=letter.currency, amount=amount, kind=kind)
+                posted = ledger.post(session, actor, company.id, entry)
+                rem.journal_entry_id = rem.journal_entry_id or posted.id
+        sent.append((rem, number, letter))
+    for rem, number, letter in sent:  # after the postings, so each posting's flush carries no records
+        _announce(session, actor, company.id, rem, number, letter, on, by_rank, info)
     session.flush()
-    session.expire(rem, ["items"])
+    return [_view(letter, on, info, rem.email, rem) for rem, _, letter in sent]
 
+
+def _announce(session: Session, actor: Actor, company_id: int, rem: Reminder, number: str, letter: rules.Letter,
+              on: date, by_rank: dict[int, rules.Level], info: dict[int, _Candidate]) -> None:
+    """The letter on the customer's timeline and on each of its orders', and `reminder.sent` with the
+    figures the email shows."""
     money = lambda amount: str(round_money(amount, letter.currency))  # noqa: E731
     invoices = [info[it.invoice_id] for it in letter.items]
-    summary = {"reminder": number, "level": letter.level.code, "currency": letter.currency,
-               "open_total": money(letter.open_total), "fee": money(letter.fee), "interest": money(letter.interest),
-               "total": money(letter.total), "invoices": [c.number for c in invoices]}
-    audit.record(session, actor, "customer", letter.customer_id, "reminder_sent", company_id=company.id, data=summary)
+    audit.record(session, actor, "customer", letter.customer_id, "reminder_sent", company_id=company_id, data={
+        "reminder": number, "level": letter.level.code, "currency": letter.currency,
+        "open_total": money(letter.open_total), "fee": money(letter.fee), "interest": money(letter.interest),
+        "total": money(letter.total), "invoices": [c.number for c in invoices]})
     per_order: dict[int, list[str]] = defaultdict(list)
     for c in invoices:
         per_order[c.order_id].append(c.number)
     for order_id, numbers in sorted(per_order.items()):
-        audit.record(session, actor, "order", order_id, "reminder_sent", company_id=company.id,
+        audit.record(session, actor, "order", order_id, "reminder_sent", company_id=company_id,
                      data={"reminder": number, "level": letter.level.code, "invoices": numbers})
     emit(session, "reminder.sent", {
         "reminder_id": rem.id, "number": number, "customer_id": letter.customer_id, "level": letter.level.code,
         "rank": letter.level.rank, "sent_on": on.isoformat(), "currency": letter.currency,
         "open_total": money(letter.open_total), "fee": money(letter.fee), "interest": money(letter.interest),
-        "total": money(letter.total), "email": customer.email,
+        "total": money(letter.total), "email": rem.email,
         "items": [{"invoice_id": it.invoice_id, "invoice": info[it.invoice_id].number,
                    "due_date": info[it.invoice_id].due_date.isoformat(), "rank": it.rank,
                    "days_overdue": it.days_overdue, "open_amount": money(it.open_amount), "interest": money(it.interest),
                    "interest_pct_year": str(by_rank[it.rank].interest_pct_year)} for it in letter.items]},
-        company_id=company.id, entity_id=rem.id)
-    return rem
+        company_id=company_id, entity_id=rem.id)
 
 
 def run(session: Session, actor: Actor, company_id: int, as_of: date | None = None,
@@ -227,9 +241,8 @@ def run(session: Session, actor: Actor, company_id: int, as_of: date | None = No
         emails = dict(session.execute(select(Customer.id, Customer.email)
                                       .where(Customer.id.in_({lt.customer_id for lt in letters}))).all())
         return {"as_of": on, "dry_run": True,
-                "reminders": [_planned_view(lt, on, info, emails.get(lt.customer_id)) for lt in letters]}
-    sent = [_send(session, actor, company, lt, on, by_rank, info) for lt in letters]
-    return {"as_of": on, "dry_run": False, "reminders": [reminder_view(session, r) for r in sent if r is not None]}
+                "reminders": [_view(lt, on, info, emails.get(lt.customer_id)) for lt in letters]}
+    return {"as_of": on, "dry_run": False, "reminders": _send(session, actor, company, letters, on, by_rank, info)}
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -281,13 +294,16 @@ def reminder_view(session: Session, rem: Reminder) -> dict:
     }
 
 
-def _planned_view(lt: rules.Letter, on: date, info: dict[int, _Candidate], email: str | None) -> dict:
+def _view(lt: rules.Letter, on: date, info: dict[int, _Candidate], email: str | None,
+          rem: Reminder | None = None) -> dict:
+    """A letter as reminder_view shows it, from what the run holds (no id or number in a dry run)."""
     money = lambda amount: round_money(amount, lt.currency)  # noqa: E731
     return {
-        "id": None, "number": None, "customer_id": lt.customer_id, "level": lt.level.code, "rank": lt.level.rank,
-        "sent_on": on, "currency": lt.currency, "open_total": money(lt.open_total), "fee": money(lt.fee),
-        "interest": money(lt.interest), "total": money(lt.total), "email": email, "journal_entry_id": None,
-        "created_at": None,
+        "id": rem.id if rem else None, "number": rules.reminder_number(rem.id) if rem else None,
+        "customer_id": lt.customer_id, "level": lt.level.code, "rank": lt.level.rank, "sent_on": on,
+        "currency": lt.currency, "open_total": money(lt.open_total), "fee": money(lt.fee),
+        "interest": money(lt.interest), "total": money(lt.total), "email": email,
+        "journal_entry_id": rem.journal_entry_id if rem else None, "created_at": rem.created_at if rem else None,
         "items": [{"invoice_id": it.invoice_id, "invoice_number": info[it.invoice_id].number,
                    "order_id": info[it.invoice_id].order_id, "due_date": info[it.invoice_id].due_date,
                    "rank": it.rank, "days_overdue": it.days_overdue, "open_amount": money(it.open_amount),
