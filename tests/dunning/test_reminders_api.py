@@ -210,3 +210,22 @@ def test_the_remind_command_runs_for_cron_and_a_second_run_sends_nothing(due):
     assert nobody.exit_code == 2 and "no active user named 'nobody'" in nobody.output
     desk = runner.invoke(cli, ["remind", "--user", "desk"])
     assert desk.exit_code == 2 and "dunning.write" in desk.output
+
+
+def test_a_letter_in_another_currency_carries_no_fee_and_a_missed_day_is_caught_up(api, world):
+    """EURO is invoiced in euros, BIGBUY in dollars (the company's currency). The job did not run on
+    20 January; on the 25th the biller runs it for the 20th: both get the second level as of that day,
+    and only the dollar letter carries the 5.00 fee (o2c keeps no exchange rates)."""
+    on(2026, 11, 30)
+    equip(api)
+    invoiced(api, "EURO", [("WIDGET", "2")], "1.2")
+    invoiced(api, "BIGBUY", [("WIDGET", "2")], "1.2")
+    on(2027, 1, 25)
+    sent = ok(api.post("/reminders/run", user="biller", json={"as_of": "2027-01-20"}))["reminders"]
+    assert [(r["customer_id"], r["currency"], r["level"], r["sent_on"], r["items"][0]["days_overdue"], r["fee"],
+             r["total"]) for r in sent] == [
+        (world["ids"]["BIGBUY"], "USD", "second", "2027-01-20", 21, "5.00", "26.25"),
+        (world["ids"]["EURO"], "EUR", "second", "2027-01-20", 21, "0.00", "20.19")]
+    [tb] = [t for t in ok(api.get("/ledger/trial-balance", user="biller")) if t["currency"] == "USD"]
+    assert {a["code"]: a["balance"] for a in tb["accounts"]}["4800"] == "-5.00"
+    assert ok(api.post("/reminders/run", user="biller", json={}))["reminders"] == []  # the 25th: nothing new

@@ -157,6 +157,7 @@ def test_reminders_climb_the_levels_skip_disputes_opt_outs_and_paid_invoices(api
     assert [(e["source_kind"], [(ln["account_code"], ln["debit"], ln["credit"], ln["open_item"]) for ln in e["lines"]])
             for e in fee_entry] == [("fee", [("1100", "5.00", "0.00", "REM00000006"), ("4800", "0.00", "5.00", None)])]
     assert sent[0]["journal_entry_id"] == fee_entry[0]["id"]
+    assert ok(api.get(f"/reminders/{sent[0]['id']}", user="biller")) == sent[0]  # as stored, as the run said
 
     # 9. 25 January: BIGBUY pays 50.00 towards the widgets invoice; 64.75 of it is still open.
     on(2027, 1, 25)
