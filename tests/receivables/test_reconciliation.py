@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from o2c.core import clock
+from o2c.core.auth import SYSTEM
 from o2c.core.db import read_session
 from o2c.payments import service as payments
 from o2c.receivables import bank_accounts
@@ -104,11 +105,14 @@ def test_mt940_and_csv_statements_are_matched_like_camt(api, world):
     assert line["remittance"] == f"Rechnung {number}"
 
     csv = (f"date,amount,currency,counterparty_name,counterparty_iban,remittance\n"
-           f"2026-12-05,32.18,USD,Tidy Inc.,,paying {b['number']}\n2026-12-05,-2.00,USD,Bank,,fee\n").encode()
+           f"2026-12-08,32.18,USD,Tidy Inc.,,paying {b['number']}\n2026-12-08,-2.00,USD,Bank,,fee\n").encode()
     [st2] = ok(api.post("/bank-statements", user="cashier", content=csv, headers={"Content-Type": "text/csv"}),
                201)["statements"]
     assert st2["format"] == "csv" and st2["counts"]["auto"] == 1 and st2["counts"]["not_incoming"] == 1
     assert open_amounts({"a": a, "b": b}) == {"a": "0.00", "b": "0.00"}
+    with read_session() as s:  # booked on the 8th by a bank ahead of Chicago, where it is still the 7th
+        received = [p.received_on.isoformat() for p in payments.list_payments(s, SYSTEM, world["ids"]["company"])]
+    assert received == ["2026-12-07", "2026-12-04"]
     r = api.post("/bank-statements", user="cashier", content=csv.replace(b",", b";"))  # the same lines again
     assert r.status_code == 409
 

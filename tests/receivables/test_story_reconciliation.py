@@ -9,7 +9,6 @@ and the books are checked after every step, and the same file imported again is 
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal as D
 
 from o2c.core import clock
 from tests.books import assert_books_agree, assert_ledger_agrees

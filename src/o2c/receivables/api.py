@@ -227,7 +227,7 @@ def list_statements(ctx: ReaderDep, cursor: str | None = None, limit: int = Quer
 @router.get("/bank-statements/{statement_id}", response_model=StatementDetailOut)
 def get_statement(statement_id: IdPath, ctx: ReaderDep,
                   status: Literal[service.LINE_STATUSES] | None = None,  # type: ignore[valid-type]
-                  cursor: str | None = None, limit: int = Query(500, ge=1, le=5000)):
+                  cursor: str | None = None, limit: int = Query(500, ge=1, le=1000)):
     """The statement and its lines (in statement order, `limit` at a time), each with its status, the
     matcher's proposal and the payment it became."""
     with read_session() as s:

@@ -293,11 +293,15 @@ def _payer_iban(iban: str | None) -> str | None:
 
 def _record_payment(session: Session, actor: Actor, company_id: int, line_id: int, ln, customer_id: int,
                     applications: list[tuple[int, Decimal]]):
-    """The payment of a statement line (a StatementLine being imported, or a stored BankStatementLine)."""
+    """The payment of a statement line (a StatementLine being imported, or a stored BankStatementLine).
+    Received on the booking date; a bank ahead of the company's time zone may book on what is still
+    yesterday here, and a payment is never received in the future: then today."""
     iban = getattr(ln, "counterparty_iban", None) or getattr(ln, "counterparty_account", None)
+    today = clock.today_in(session.get(Company, company_id).timezone)
     return payments.record_payment(
         session, actor, company_id, customer_id=customer_id, method="bank_transfer", currency=ln.currency,
-        amount=ln.amount, received_on=ln.booking_date or ln.value_date, reference=_cut(ln.remittance, 140),
+        amount=ln.amount, received_on=min(ln.booking_date or ln.value_date or today, today),
+        reference=_cut(ln.remittance, 140),
         payer_name=_cut(ln.counterparty_name, 200), payer_iban=_payer_iban(iban), source="statement",
         source_ref=f"line-{line_id}", applications=applications)
 
