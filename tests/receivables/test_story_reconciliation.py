@@ -108,6 +108,10 @@ def test_a_bank_statement_is_imported_matched_and_worked_through_the_queue(api, 
     assert stranger["reasons"][0] == "no invoice number, amount or known account points to an open invoice"
     assert ok(api.get("/reconciliation", user="cashier", params={"customer_id": ids["LOYAL"]}))["items"] == [loyal]
     assert ok(api.get("/reconciliation", user="cashier", params={"status": "unmatched"}))["items"] == [stranger]
+    assert ok(api.get("/reconciliation", user="cashier", params={"q": "smith"}))["items"] == [stranger]
+    assert ok(api.get("/reconciliation", user="cashier", params={"min_amount": "21"}))["items"] == [stranger]
+    assert [ln["seq"] for ln in ok(api.get(f"/bank-statements/{st['id']}", user="viewer",
+                                           params={"status": "auto"}))["lines"]] == [1, 2, 5]
 
     # 4. The cashier confirms LOYAL's line: the oldest invoice is paid, and LOYAL's IBAN is remembered.
     assert api.post(f"/reconciliation/lines/{loyal['id']}/confirm", user="biller").status_code == 403

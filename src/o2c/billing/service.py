@@ -204,15 +204,19 @@ def credited_gross(session: Session, invoice_id: int) -> Decimal:
                                   .where(CreditNote.invoice_id == invoice_id)))
 
 
-def _open_expr():
+def _open_expr(notes=None, settled=None):
     """What is open on an invoice, as SQL: its gross less its credit notes less its settlements (payments,
     credit applied, discounts, write-offs), never below zero. A credit note on an invoice already paid
     takes only what was open off it; the ledger sends the rest to unapplied credits
-    (o2c.ledger.rules.credit_note_issued), so zero here is what the invoice's open item holds."""
-    notes = (select(func.sum(CreditNote.gross_total)).where(CreditNote.invoice_id == Invoice.id)
-             .correlate(Invoice).scalar_subquery())
-    settled = (select(func.sum(Settlement.amount)).where(Settlement.invoice_id == Invoice.id)
-               .correlate(Invoice).scalar_subquery())
+    (o2c.ledger.rules.credit_note_issued), so zero here is what the invoice's open item holds.
+    By default the sums are subqueries per invoice (cheap for a few invoices); `notes` and `settled`
+    may instead be columns of aggregates joined in (cheap for many)."""
+    if notes is None:
+        notes = (select(func.sum(CreditNote.gross_total)).where(CreditNote.invoice_id == Invoice.id)
+                 .correlate(Invoice).scalar_subquery())
+    if settled is None:
+        settled = (select(func.sum(Settlement.amount)).where(Settlement.invoice_id == Invoice.id)
+                   .correlate(Invoice).scalar_subquery())
     rest = Invoice.gross_total - func.coalesce(notes, 0) - func.coalesce(settled, 0)
     return case((rest > 0, rest), else_=0)
 
@@ -233,10 +237,21 @@ def open_amounts(session: Session, invoice_ids: list[int]) -> dict[int, Decimal]
 
 def open_invoices(session: Session, company_id: int, customer_id: int | None = None,
                   limit: int | None = None) -> list[tuple[Invoice, Decimal]]:
-    """The invoices with something open, oldest due first, each with its open amount (one query)."""
-    open_ = _open_expr().label("open")
-    stmt = (select(Invoice, open_).where(Invoice.company_id == company_id, open_ > 0)
-            .order_by(Invoice.due_date, Invoice.id))
+    """The invoices with something open, oldest due first, each with its open amount (one query: the
+    company's credit notes and settlements summed per invoice once, and joined)."""
+    def per_invoice(col, amount):
+        stmt = select(col.label("invoice_id"), func.sum(amount).label("amount")).where(
+            col.table.c.company_id == company_id)
+        if customer_id is not None:
+            stmt = stmt.where(col.table.c.customer_id == customer_id)
+        return stmt.group_by(col).subquery()
+
+    notes = per_invoice(CreditNote.invoice_id, CreditNote.gross_total)
+    settled = per_invoice(Settlement.invoice_id, Settlement.amount)
+    open_ = _open_expr(notes.c.amount, settled.c.amount).label("open")
+    stmt = (select(Invoice, open_)
+            .outerjoin(notes, notes.c.invoice_id == Invoice.id).outerjoin(settled, settled.c.invoice_id == Invoice.id)
+            .where(Invoice.company_id == company_id, open_ > 0).order_by(Invoice.due_date, Invoice.id))
     if customer_id is not None:
         stmt = stmt.where(Invoice.customer_id == customer_id)
     if limit is not None:
@@ -247,6 +262,29 @@ def open_invoices(session: Session, company_id: int, customer_id: int | None = N
 def invoice_open(session: Session, inv: Invoice) -> Decimal:
     """What the customer still owes on the invoice: its gross less its credit notes and settlements."""
     return open_amounts(session, [inv.id])[inv.id]
+
+
+def lock_open(session: Session, company_id: int, invoice_ids: list[int]
+              ) -> list[tuple[Invoice, Decimal, tuple[Decimal, Decimal, Decimal]]]:
+    """The company's invoices named, locked as lock_invoices does, each with its open amount and the net,
+    tax and gross its credit notes took back: what a payment needs to settle them. Two queries: the
+    figures are read after the lock is held, by a statement of their own, because on PostgreSQL a locking
+    SELECT that waited re-reads the locked row only; its subqueries would still see the settlements as
+    they were before the wait."""
+    invoices = lock_invoices(session, company_id, invoice_ids)
+    if not invoices:
+        return []
+    def notes(col):
+        return (select(func.coalesce(func.sum(col), 0)).where(CreditNote.invoice_id == Invoice.id)
+                .correlate(Invoice).scalar_subquery())
+    figures = {iid: row for iid, *row in session.execute(
+        select(Invoice.id, _open_expr(), notes(CreditNote.net_total), notes(CreditNote.tax_total),
+               notes(CreditNote.gross_total)).where(Invoice.id.in_([inv.id for inv in invoices])))}
+    out = []
+    for inv in invoices:
+        open_, *credited = (_exact(x, inv.currency) for x in figures[inv.id])
+        out.append((inv, open_, tuple(credited)))
+    return out
 
 
 def lock_invoices(session: Session, company_id: int, invoice_ids: list[int]) -> list[Invoice]:

@@ -13,6 +13,7 @@ race rolls back to a savepoint, giving its number back, and returns the winner's
 """
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date
@@ -53,22 +54,17 @@ def _account(session: Session, company_id: int, customer_id: object, actor: Acto
 
 def _open_invoices(session: Session, company_id: int, invoice_ids: Iterable[object]) -> dict[int, rules.OpenInvoice]:
     """The company's invoices named, locked (id order), as the rules see them: open amount, amount due
-    for the discount, and whether a discount was taken on them already."""
+    for the discount, and whether a discount was taken on them already (asked only of invoices whose
+    terms give one)."""
     ids = sorted({i for i in invoice_ids if isinstance(i, int) and not isinstance(i, bool)})
-    invoices = billing.lock_invoices(session, company_id, ids)
-    ids = [inv.id for inv in invoices]
-    opens = billing.open_amounts(session, ids)
-    credited = billing.credited_totals(session, ids)
+    found = billing.lock_open(session, company_id, ids)
+    with_discount = [inv.id for inv, _, _ in found if "/" in inv.terms]  # "2/10 net 30"; "net 30" has none
     discounted = set(session.scalars(select(Settlement.invoice_id).where(
-        Settlement.invoice_id.in_(ids), Settlement.kind == rules.DISCOUNT))) if ids else set()
-    out = {}
-    for inv in invoices:
-        c_net, c_tax, c_gross = credited.get(inv.id, (ZERO, ZERO, ZERO))
-        out[inv.id] = rules.OpenInvoice(
-            inv.id, inv.number, inv.customer_id, inv.currency, inv.issue_date, inv.terms, opens[inv.id],
-            inv.gross_total - c_gross, inv.net_total - c_net, inv.tax_total - c_tax, inv.id in discounted,
-            order_id=inv.order_id)
-    return out
+        Settlement.invoice_id.in_(with_discount), Settlement.kind == rules.DISCOUNT))) if with_discount else set()
+    return {inv.id: rules.OpenInvoice(
+        inv.id, inv.number, inv.customer_id, inv.currency, inv.issue_date, inv.terms, open_,
+        inv.gross_total - c_gross, inv.net_total - c_net, inv.tax_total - c_tax, inv.id in discounted,
+        order_id=inv.order_id) for inv, open_, (c_net, c_tax, c_gross) in found}
 
 
 def _by_source(session: Session, company_id: int, source: str, source_ref: str) -> Payment | None:
@@ -150,8 +146,10 @@ def record_payment(session: Session, actor: Actor, company_id: int, *, customer_
                            paid_on=received_on)
     errors.raise_if_any("The payment cannot be recorded")
 
+    # Only a payment with a source_ref can collide with a concurrent recording of the same: it alone
+    # runs in a savepoint, to give its number back if it loses.
     try:
-        with session.begin_nested():
+        with session.begin_nested() if source_ref is not None else contextlib.nullcontext():
             seq = billing.take_number(session, company_id, rules.PAYMENT_SERIES, today.year)
             number = rules.payment_number(today.year, seq)
             entry = ledger_rules.payment_received(
