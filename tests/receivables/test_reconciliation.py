@@ -190,8 +190,10 @@ def test_customer_bank_accounts_are_checked_and_an_iban_of_two_customers_points_
         r = api.post(path, user="cashier", json=body)
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == fld and r.json()["errors"][0]["code"] == code
     assert api.post(path, user="desk", json={"iban": "DE89370400440532013000"}).status_code == 403
-    made = ok(api.post(path, user="cashier", json={"iban": "de89-3704-0044-0532-0130-00", "bic": "cobadeffxxx"}), 201)
+    body, key = {"iban": "de89-3704-0044-0532-0130-00", "bic": "cobadeffxxx"}, {"Idempotency-Key": "acct-1"}
+    made = ok(api.post(path, user="cashier", json=body, headers=key), 201)
     assert (made["iban"], made["bic"]) == ("DE89370400440532013000", "COBADEFFXXX")
+    assert ok(api.post(path, user="cashier", json=body, headers=key), 201) == made  # a retry
     assert api.post(path, user="cashier", json={"iban": "DE89370400440532013000"}).status_code == 409
     assert [a["iban"] for a in ok(api.get(path, user="viewer"))] == ["DE89370400440532013000"]
     assert api.get("/customers/999999/bank-accounts", user="viewer").status_code == 404

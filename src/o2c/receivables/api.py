@@ -20,7 +20,7 @@ from o2c.core.errors import TooLarge, ValidationFailed
 from o2c.core.schemas import MAX_ID, CurrencyCode, DecimalStr, IdPath, OutModel, Page, RecordId, StrictModel
 from o2c.receivables import bank_accounts, service
 from o2c.web.deps import CtxDep, IdemKey, ReaderDep, cursor_to_id
-from o2c.web.responses import change
+from o2c.web.responses import create
 
 router = APIRouter(tags=["reconciliation"])
 
@@ -304,12 +304,12 @@ def list_bank_accounts(customer_id: IdPath, ctx: ReaderDep):
 
 
 @router.post("/customers/{customer_id}/bank-accounts", status_code=201, response_model=BankAccountOut)
-def add_bank_account(customer_id: IdPath, data: BankAccountIn, ctx: CtxDep):
+def add_bank_account(customer_id: IdPath, data: BankAccountIn, ctx: CtxDep, idempotency_key: IdemKey = None):
     """Put an account the customer pays from on file (reconciliation.write): the IBAN and BIC are checked
     (422 naming `iban` or `bic`); 409 when the customer has the IBAN already."""
-    body = change(BankAccountOut, lambda s: bank_accounts.add_account(
-        s, ctx.actor, ctx.company_id, customer_id, data.iban, data.bic, data.holder_name))
-    return JSONResponse(body, status_code=201)
+    return create(ctx, idempotency_key, f"/customers/{customer_id}/bank-accounts", data, BankAccountOut,
+                  lambda s: bank_accounts.add_account(s, ctx.actor, ctx.company_id, customer_id, data.iban, data.bic,
+                                                      data.holder_name))
 
 
 @router.delete("/customers/{customer_id}/bank-accounts/{account_id}", status_code=204)
