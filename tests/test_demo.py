@@ -10,7 +10,11 @@ from sqlalchemy import func, select
 
 from o2c.core.auth import actor_for_key
 from o2c.core.db import dispose_engines, read_session
+from o2c.billing.models import Invoice
 from o2c.core.models import AuditRecord, OutboxEvent, User
+from o2c.dunning.models import Reminder
+from o2c.fulfillment.models import Shipment
+from o2c.ledger import service as ledger
 from o2c.demo import SCENARIOS, run_demo
 from o2c.orders.models import Order, OrderHold, OrderLine
 from tests.books import assert_books_agree
@@ -92,12 +96,30 @@ def test_demo_adds_up_and_a_second_run_reuses_it(db, monkeypatch):
     assert f.returns == 1
     assert "Warehouse: 1 wave" in text
 
+    # cash: every shipped shipment invoiced once, a backorder's second shipment invoiced on its own,
+    # payments, a bank statement mostly matched by itself, a late customer reminded; the books balance
+    c = report.cash
+    assert c.failures == []
+    with read_session() as s:
+        shipped = s.scalars(select(Shipment.id).where(Shipment.kind == "order", Shipment.shipped_at.is_not(None))).all()
+        invoiced = s.scalars(select(Invoice.shipment_id)).all()
+        assert sorted(invoiced) == sorted(shipped) and c.invoices == len(shipped)
+        for number in c.invoiced_twice:
+            assert s.scalar(select(func.count()).select_from(Invoice).where(Invoice.order_id == int(number[2:]))) >= 2
+        assert all(tb["balanced"] for tb in ledger.trial_balance(s, report.company_id))
+        assert all(check["agrees"] for check in ledger.ar_check(s, report.company_id))
+        reminded = s.scalars(select(Reminder.customer_id)).all()
+    assert c.invoiced_twice and c.payments >= 3 and len(reminded) == len(c.reminded) >= 1
+    assert c.statement["auto"] >= c.statement["lines"] // 2 and c.statement["not_incoming"] == 1
+    assert "Cash:" in text and "invoiced twice" in text
+
     # no mail server: the events wait in the outbox, and the demo says so
     assert report.events_delivered is None and report.events_pending > 40
     assert "stay in the outbox" in text
 
     # the login it printed works, for users of every role
-    assert set(report.keys) == {"admin", "desk", "rep", "approver", "keeper", "service", "viewer"}
+    assert set(report.keys) == {"admin", "desk", "rep", "approver", "keeper", "service", "viewer", "biller",
+                                "cashier"}
     with read_session() as s:
         for username, key in report.keys.items():
             assert key in text
@@ -123,7 +145,7 @@ def test_demo_adds_up_and_a_second_run_reuses_it(db, monkeypatch):
     finally:
         server.stop()
     assert more.failures == [] and sum(more.by_status.values()) == 45
-    assert more.events_pending == 0 and more.events_delivered >= report.events_pending
+    assert more.events_pending == 0  # delivered in the demo's own rounds or at its end
     with read_session() as s:
         # one confirmation per confirming event, except for orders cancelled before the mail went out
         confirmations = s.scalar(select(func.count()).select_from(OutboxEvent)
@@ -133,7 +155,7 @@ def test_demo_adds_up_and_a_second_run_reuses_it(db, monkeypatch):
         # and one notice per tracking step of every shipment (every demo customer has an email address)
         # and the return's authorisation
         notices = s.scalar(select(func.count()).select_from(OutboxEvent).where(
-            OutboxEvent.topic.in_(["shipment.tracking", "return.authorised", "return.rejected"])))
+            OutboxEvent.topic.in_(["shipment.tracking", "return.authorised", "return.rejected", "reminder.sent"])))
     assert len(server.messages) == confirmations + notices
     assert all(rcpt[0].startswith("purchasing@") for rcpt, _ in server.messages)
     _check_books(report.company_id)

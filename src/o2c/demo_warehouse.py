@@ -106,12 +106,65 @@ class FulfilmentReport:
     failures: list[str] = field(default_factory=list)
 
 
+def pick(cid: int, keeper: Actor, wave: dict, *, short_one: bool = False) -> int:
+    """Every pick list of the wave in walking order, picked in full; with `short_one`, one bin comes up
+    one short. Returns the number of short picks."""
+    from o2c.fulfillment import service as fulfillment
+    from o2c.fulfillment.schemas import PickIn, PicksIn
+
+    short_done = not short_one
+    for pl_id in wave["pick_lists"]:
+        view = transaction(lambda s: fulfillment.pick_list_view(s, fulfillment.get_pick_list(s, cid, pl_id)))
+        picks = []
+        for stop in view["stops"]:
+            for t in stop["tasks"]:
+                q = t["quantity"]
+                if not short_done and q >= 3 and q == q.to_integral_value():
+                    q, short_done = q - 1, True
+                picks.append(PickIn(task_id=t["task_id"], quantity=q))
+        transaction(lambda s: fulfillment.confirm_picks(s, keeper, cid, pl_id, PicksIn(picker=f"picker {pl_id}", picks=picks)))
+    return int(short_one and short_done)
+
+
+def pack_and_ship(cid: int, keeper: Actor, shipment_ids: list[int], rng: random.Random, failures: list[str], *,
+                  hold_one: bool = False, advance=None) -> tuple[list[dict], int]:
+    """Pack each shipment with a scan per item, weigh it (with `hold_one`, one parcel is held 20% light
+    and reopened), ship it with rate shopping. Returns the shipments shipped and the parcels held."""
+    from o2c.fulfillment import service as fulfillment
+    from o2c.fulfillment.schemas import CloseIn
+    from o2c.shipping import service as shipping
+    from o2c.shipping.schemas import ShipIn
+
+    held = 0
+    shipped: list[dict] = []
+    for sid in shipment_ids:
+        try:
+            pkg = transaction(lambda s: fulfillment.package_view(fulfillment.open_package(s, keeper, cid, sid)))
+            lines = transaction(lambda s: [(sl.sku, sl.picked_qty) for sl in fulfillment.get_shipment(s, keeper, cid, sid).lines])
+            for sku, qty in lines:
+                if qty > 0:
+                    transaction(lambda s: fulfillment.scan(s, keeper, cid, pkg["id"], sku, qty))
+            expected = transaction(lambda s: _expected_weight(s, keeper, cid, pkg["id"]))
+            if hold_one and not held and expected > D(2):
+                held += 1
+                transaction(lambda s: fulfillment.close_package(s, keeper, cid, pkg["id"], CloseIn(weight_kg=expected * D("0.8"))))
+                transaction(lambda s: fulfillment.review_package(s, keeper, cid, pkg["id"], "reopen",
+                                                                 "20% light: one item missed the box"))
+            noise = D(rng.randint(-20, 20)) / D(1000)
+            transaction(lambda s: fulfillment.close_package(s, keeper, cid, pkg["id"], CloseIn(weight_kg=max(expected + noise, D("0.05")))))
+            shipped.append(transaction(lambda s: fulfillment.shipment_view(s, shipping.ship(s, keeper, cid, sid, ShipIn()))))
+        except (ValidationFailed, Conflict) as exc:
+            failures.append(f"shipment {sid}: {exc}")
+        if advance:
+            advance()
+    return shipped, held
+
+
 def run_day(cid: int, actors: dict[str, Actor], rng: random.Random, start: datetime, progress=None) -> FulfilmentReport:
     """From `start` on: release a wave, pick, pack, ship; the carrier's scans over the next days."""
     from o2c.fulfillment import service as fulfillment
-    from o2c.fulfillment.schemas import CloseIn, PickIn, PicksIn, WaveIn
+    from o2c.fulfillment.schemas import WaveIn
     from o2c.shipping import service as shipping
-    from o2c.shipping.schemas import ShipIn
 
     keeper = actors["keeper"]
     carrier = Actor(user_id=None, username="carrier feed", roles=frozenset({"carrier"}), company_ids=frozenset({cid}))
@@ -125,45 +178,10 @@ def run_day(cid: int, actors: dict[str, Actor], rng: random.Random, start: datet
     report.shipments = len(shipment_ids)
     task = progress.add_task("Warehouse", total=len(shipment_ids)) if progress else None
 
-    # Pick: every list in walking order; one bin comes up one short.
-    short_done = False
-    for pl_id in wave["pick_lists"]:
-        view = transaction(lambda s: fulfillment.pick_list_view(s, fulfillment.get_pick_list(s, cid, pl_id)))
-        picks = []
-        for stop in view["stops"]:
-            for t in stop["tasks"]:
-                q = t["quantity"]
-                if not short_done and q >= 3 and q == q.to_integral_value():
-                    q, short_done = q - 1, True
-                    report.short_picks += 1
-                picks.append(PickIn(task_id=t["task_id"], quantity=q))
-        transaction(lambda s: fulfillment.confirm_picks(s, keeper, cid, pl_id, PicksIn(picker=f"picker {pl_id}", picks=picks)))
-
-    # Pack with scans, weigh (one parcel is held and reopened), ship with rate shopping.
-    held_done = False
-    shipped: list[dict] = []
-    for sid in shipment_ids:
-        try:
-            pkg = transaction(lambda s: fulfillment.package_view(fulfillment.open_package(s, keeper, cid, sid)))
-            lines = transaction(lambda s: [(sl.sku, sl.picked_qty) for sl in fulfillment.get_shipment(s, keeper, cid, sid).lines])
-            for sku, qty in lines:
-                if qty > 0:
-                    transaction(lambda s: fulfillment.scan(s, keeper, cid, pkg["id"], sku, qty))
-            expected = transaction(lambda s: _expected_weight(s, keeper, cid, pkg["id"]))
-            if not held_done and expected > D(2):
-                held_done = True
-                report.held_parcels += 1
-                transaction(lambda s: fulfillment.close_package(s, keeper, cid, pkg["id"], CloseIn(weight_kg=expected * D("0.8"))))
-                transaction(lambda s: fulfillment.review_package(s, keeper, cid, pkg["id"], "reopen",
-                                                                 "20% light: one item missed the box"))
-            noise = D(rng.randint(-20, 20)) / D(1000)
-            transaction(lambda s: fulfillment.close_package(s, keeper, cid, pkg["id"], CloseIn(weight_kg=max(expected + noise, D("0.05")))))
-            sh = transaction(lambda s: fulfillment.shipment_view(s, shipping.ship(s, keeper, cid, sid, ShipIn())))
-            shipped.append(sh)
-        except (ValidationFailed, Conflict) as exc:
-            report.failures.append(f"shipment {sid}: {exc}")
-        if progress:
-            progress.advance(task)
+    report.short_picks = pick(cid, keeper, wave, short_one=True)
+    shipped, report.held_parcels = pack_and_ship(
+        cid, keeper, shipment_ids, rng, report.failures, hold_one=True,
+        advance=(lambda: progress.advance(task)) if progress else None)
     report.shipped = len(shipped)
     with read_session() as s:
         from o2c.orders.models import Order

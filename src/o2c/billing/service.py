@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from o2c.billing import rules
@@ -36,15 +36,7 @@ INVOICE_SERIES = "INV"
 def take_number(session: Session, company_id: int, series: str, year: int) -> int:
     """The next number of the series in the year. The counter row is created on first use (once, also
     under concurrency) and stays locked until the transaction ends: gap-free and never twice."""
-    ledger.insert_missing(session, DocumentSeries,
-                          [{"company_id": company_id, "series": series, "year": year, "next_number": 1}],
-                          ["company_id", "series", "year"])
-    taken = session.execute(update(DocumentSeries)
-                            .where(DocumentSeries.company_id == company_id, DocumentSeries.series == series,
-                                   DocumentSeries.year == year)
-                            .values(next_number=DocumentSeries.next_number + 1)
-                            .returning(DocumentSeries.next_number)).scalar_one()
-    return taken - 1
+    return ledger.take_counter(session, DocumentSeries, {"company_id": company_id, "series": series, "year": year})
 
 
 def _for_shipment(session: Session, shipment_id: int) -> Invoice | None:
