@@ -77,3 +77,19 @@ def test_only_a_user_allowed_to_configure_the_ledger_may_change_the_chart(world)
                    company_ids=frozenset({cid}))
     with pytest.raises(Forbidden):
         transaction(lambda s: service.configure_chart(s, biller, cid, list(rules.DEFAULT_ACCOUNTS)))
+
+
+def test_the_chart_is_configured_through_the_api_and_a_bad_one_is_refused_naming_the_account(api):
+    accounts = [{"code": a.code, "name": a.name, "kind": a.kind, "role": a.role} for a in rules.DEFAULT_ACCOUNTS]
+    accounts.append({"code": "4020", "name": "Sales revenue: online shop", "kind": "revenue", "role": None})
+    r = api.put("/ledger/accounts", user="admin", json={"accounts": accounts})
+    assert r.status_code == 200, r.text
+    assert {"code": "4020", "name": "Sales revenue: online shop", "kind": "revenue", "role": None} in r.json()
+    assert "4020" in [a["code"] for a in api.get("/ledger/accounts", user="biller").json()]
+
+    twice = accounts + [{"code": "1105", "name": "Second receivables", "kind": "asset", "role": "receivables"}]
+    r = api.put("/ledger/accounts", user="admin", json={"accounts": twice})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in r.json()["errors"]] == [f"accounts[{len(twice) - 1}].role"]
+    assert api.put("/ledger/accounts", user="biller", json={"accounts": accounts}).status_code == 403
+    assert len(api.get("/ledger/accounts", user="admin").json()) == len(accounts)

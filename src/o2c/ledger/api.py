@@ -8,14 +8,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
+from pydantic import Field
 
 from o2c.billing.statement import invoice_due_dates
 from o2c.core import clock
 from o2c.core.auth import require
 from o2c.core.companies import get as get_company
-from o2c.core.db import read_session
-from o2c.core.schemas import DecimalStr, OutModel, Page
-from o2c.ledger import receivables, service
+from o2c.core.db import read_session, transaction
+from o2c.core.schemas import DecimalStr, OutModel, Page, StrictModel
+from o2c.ledger import receivables, rules, service
 from o2c.web.deps import Ctx, context, cursor_to_id
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
@@ -85,6 +86,27 @@ def list_accounts(ctx: LedgerDep):
     """The company's chart of accounts (the default chart until the first posting stores it)."""
     with read_session() as s:
         return [AccountOut.model_validate(a) for a in service.accounts(s, ctx.company_id)]
+
+
+class AccountIn(StrictModel):
+    code: str = Field(min_length=1, max_length=20)
+    name: str = Field(min_length=1, max_length=200)
+    kind: str = Field(min_length=1, max_length=20, description="asset, liability, equity, revenue or expense")
+    role: str | None = Field(None, max_length=40, description="the role templates post to (see GET /ledger/accounts)")
+
+
+class ChartIn(StrictModel):
+    accounts: list[AccountIn] = Field(min_length=1, max_length=2000)
+
+
+@router.put("/accounts", response_model=list[AccountOut])
+def configure_accounts(data: ChartIn, ctx: Annotated[Ctx, Depends(context)]):
+    """Replace the chart of accounts (permission ledger.configure): the whole chart, every role held by
+    one account of a fitting kind. Accounts with postings keep their kind and stay; the receivables and
+    unapplied-credit roles stay where they were posted. Refused as a whole, naming the account."""
+    wanted = [rules.Account(a.code, a.name, a.kind, a.role) for a in data.accounts]
+    chart = transaction(lambda s: service.configure_chart(s, ctx.actor, ctx.company_id, wanted))
+    return [AccountOut.model_validate(a) for a in chart]
 
 
 @router.get("/entries", response_model=Page[EntryOut])
