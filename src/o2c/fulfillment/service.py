@@ -121,7 +121,7 @@ def _releasable_lines(session: Session, company_id: int, order_ids: list[int] | 
             .join(Order, Order.id == OrderLine.order_id)
             .where(Order.company_id == company_id, Order.status.in_(("confirmed", "backordered")),
                    OrderLine.reserved_qty > 0, OrderLine.id.not_in(in_flight),
-                   Order.id.not_in(cards.orders_waiting_for_card(company_id))))
+                   ~cards.awaiting_card(Order.id)))
     if order_ids:
         stmt = stmt.where(Order.id.in_(order_ids))
     stmt = stmt.order_by(Order.priority.desc(), Order.order_date, Order.id, OrderLine.line_no)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -93,21 +93,24 @@ def _attempts(session: Session, order_id: int) -> list[CardPayment]:
     return list(session.scalars(select(CardPayment).where(CardPayment.order_id == order_id).order_by(CardPayment.id)))
 
 
-def orders_waiting_for_card(company_id: int):
-    """The ids of the company's orders that must not be released to a wave: they have card attempts and
-    none of them holds or took money (card_rules.waits_for_card), as a subquery for the wave's query."""
-    releasable = select(CardPayment.order_id).where(CardPayment.company_id == company_id,
-                                                    CardPayment.status.in_(sorted(rules.RELEASABLE)))
-    return select(CardPayment.order_id).where(CardPayment.company_id == company_id,
-                                              CardPayment.order_id.not_in(releasable))
+def awaiting_card(order_id):
+    """SQL for "this order must not be released to a wave" (`order_id`: the orders' id column): it has
+    card attempts and none of them holds or took money (card_rules.waits_for_card). Two EXISTS on the
+    card payments' order index, per candidate order."""
+    attempted = select(CardPayment.id).where(CardPayment.order_id == order_id).exists()
+    holding = select(CardPayment.id).where(CardPayment.order_id == order_id,
+                                           CardPayment.status.in_(sorted(rules.RELEASABLE))).exists()
+    return and_(attempted, ~holding)
 
 
 def waiting_for_card(session: Session, company_id: int, order_ids: list[int]) -> list[int]:
     """Which of these orders wait for card authorisation, to say why a wave left them out."""
+    from o2c.orders.models import Order
+
     if not order_ids:
         return []
-    return sorted(session.scalars(orders_waiting_for_card(company_id).where(CardPayment.order_id.in_(order_ids))
-                                  .distinct()))
+    return sorted(session.scalars(select(Order.id).where(Order.company_id == company_id, Order.id.in_(order_ids),
+                                                         awaiting_card(Order.id))))
 
 
 # --- the steps every gateway call takes ---------------------------------------------------------------
@@ -362,10 +365,10 @@ def retry_pending(*, engine: Engine | None = None) -> dict[str, int]:
 def request_capture(session: Session, company_id: int, shipment_id: int) -> bool:
     """`shipment.shipped` (in the dispatcher's transaction): a shipment of an order paid by card asks for
     its capture, which runs outside any transaction (card_payment.capture_due). Other orders: nothing."""
-    from o2c.fulfillment.models import Shipment
+    from o2c.fulfillment import service as fulfillment
 
-    sh = session.get(Shipment, shipment_id)
-    if sh is None or sh.company_id != company_id or sh.kind != "order":
+    sh = fulfillment.get_shipment(session, SYSTEM, company_id, shipment_id)
+    if sh.kind != "order":
         return False
     paying = session.scalar(select(CardPayment.id).where(CardPayment.order_id == sh.order_id,
                                                          CardPayment.status.in_(sorted(rules.RELEASABLE))).limit(1))

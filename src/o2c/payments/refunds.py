@@ -132,7 +132,7 @@ def refund_return(session: Session, actor: Actor, company_id: int, return_id: in
 
     require(actor, "payments.write")
     ret = returns.get_return(session, actor, company_id, return_id)
-    customers.lock_account(session, company_id, ret.customer_id)  # the credit is used once (as apply_credit)
+    customers.lock_account(session, company_id, ret.customer_id)  # its credit is used once (apply_credit waits)
     notes = billing.credit_return(session, actor, company_id, return_id, payload)  # the order, then its invoices
     found = session.scalar(select(Refund).where(Refund.return_id == return_id))
     if found is not None or not notes:
