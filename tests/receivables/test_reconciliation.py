@@ -49,6 +49,9 @@ def test_a_cut_off_or_malformed_file_is_refused_naming_where_and_nothing_is_stor
     assert r.status_code == 422 and r.json()["errors"][0]["code"] == "balance"
     assert "does not add up" in r.json()["detail"]
 
+    r = api.post("/bank-statements", user="cashier", content=statement([Entry("21.255", "Somebody")]))
+    assert r.status_code == 422 and "amount 21.255 has more decimals than USD has (2)" in r.json()["detail"]
+    assert r.json()["errors"][0]["field"].startswith("line ")
     r = api.post("/bank-statements", user="cashier", content=b"")
     assert r.status_code == 422 and "empty" in r.json()["detail"]
     r = api.post("/bank-statements", user="cashier", content=camt, params={"format": "mt940"})

@@ -60,7 +60,7 @@ def read(data: bytes, filename: str | None = None, format: str | None = None) ->
     statements = READERS[format](data) if format else parse(data, filename)
     for st in statements:
         for ln in st.lines:
-            if -ln.amount.as_tuple().exponent > minor_units(ln.currency):
+            if round_money(ln.amount, ln.currency) != ln.amount:  # "21.250" is 21.25; "21.255" is not
                 raise StatementError(f"amount {plain(ln.amount)} has more decimals than {ln.currency} has "
                                      f"({minor_units(ln.currency)})", f"line {ln.line_no}")
     return statements
