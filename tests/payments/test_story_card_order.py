@@ -16,9 +16,8 @@ from decimal import Decimal as D
 
 from o2c.core import clock
 from o2c.core.events import dispatch_pending
-from o2c.payments import cards
 from tests.billing.test_story_invoicing import redeliver
-from tests.fulfillment.flow import MONDAY, changed, everything, ok, release
+from tests.fulfillment.flow import MONDAY, changed, everything, ok
 
 from .card_world import (  # noqa: F401 (stripe is a fixture)
     LATER, attempts, books, consumer, deliver, gateway_posts, invoices, order, pay, ship_wave, stripe, timeline,

@@ -40,8 +40,8 @@ from o2c.core.money import ZERO, plain, round_money
 from o2c.payments import card_rules as rules
 from o2c.payments import gateways
 from o2c.payments.gateway import (
-    ACTION_REQUIRED as GW_ACTION_REQUIRED, AUTHORISED as GW_AUTHORISED, FAILED as GW_FAILED,
-    VOIDED as GW_VOIDED, CardGateway, Declined, GatewayUnavailable, InvalidRequest,
+    AUTHORISED as GW_AUTHORISED, FAILED as GW_FAILED, VOIDED as GW_VOIDED, CardGateway, Declined,
+    GatewayUnavailable, InvalidRequest,
 )
 from o2c.payments.models import CardCapture, CardPayment
 
