@@ -155,7 +155,8 @@ def test_demo_adds_up_and_a_second_run_reuses_it(db, monkeypatch):
         # and one notice per tracking step of every shipment (every demo customer has an email address)
         # and the return's authorisation
         notices = s.scalar(select(func.count()).select_from(OutboxEvent).where(
-            OutboxEvent.topic.in_(["shipment.tracking", "return.authorised", "return.rejected", "reminder.sent"])))
+            OutboxEvent.topic.in_(["shipment.tracking", "return.authorised", "return.rejected", "reminder.sent",
+                                   "invoice.issued", "refund.paid"])))
     assert len(server.messages) == confirmations + notices
     assert all(rcpt[0].startswith("purchasing@") for rcpt, _ in server.messages)
     _check_books(report.company_id)

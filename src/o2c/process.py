@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from o2c.core.events import external
+from o2c.billing.notifications import send_invoice, send_refund_notice
 from o2c.core.models import OutboxEvent
 from o2c.dunning.notifications import send_reminder
 
@@ -179,10 +180,10 @@ SUBSCRIBERS = {
     "return.refund_due": [credit_return, refund_return],
     # What was paid for the goods goes back: on the card by the gateway, or by a person (POST /refunds/{id}/pay).
     "refund.approved": [refund_to_card],
-    "refund.paid": [],
+    "refund.paid": [send_refund_notice],
     "return.closed": [],
     # Invoice → Collect: payments, reminders and statements subscribe here (issue 4).
-    "invoice.issued": [],
+    "invoice.issued": [send_invoice],  # by email, the PDF attached
     "credit_note.issued": [],
     # Collect → Remind: the letter goes out by email; a disputed invoice is held from reminders.
     "reminder.sent": [send_reminder],
