@@ -221,9 +221,11 @@ def _story(api, smtp):
     kinds = [e["kind"] for e in api.get(f"/shipments/{big_sh['id']}/tracking-events", user="keeper").json()]
     assert kinds == ["shipped", "in_transit", "in_transit", "out_for_delivery", "delivered"]
 
-    #    The buyer was told at every step, with the tracking link.
+    #    The buyer was told at every step, with the tracking link (and got the invoice).
     dispatch_pending()
     subjects = [m["Subject"] for rcpt, m in smtp.messages if rcpt == ["buyer@bigbuy.example"]]
+    assert [s for s in subjects if s.startswith("Invoice ")] == ["Invoice INV-2026-000001 from Acme Supply Inc."]
+    subjects = [s for s in subjects if not s.startswith("Invoice ")]
     assert subjects[1:] == [
         f"Your order {big['number']} has shipped (your PO PO-77)",
         f"Your order {big['number']} is on its way (your PO PO-77)",

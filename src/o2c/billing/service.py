@@ -60,7 +60,7 @@ def invoice_shipment(session: Session, actor: Actor, company_id: int, shipment_i
     nothing to invoice: an exchange (its goods were invoiced with the order) or nothing shipped. A
     shipment that has not shipped yet is a conflict."""
     require(actor, "billing.write")
-    sh = fulfillment.get_shipment(session, actor, company_id, shipment_id, lock=True)
+    sh = fulfillment.get_shipment(session, actor, company_id, shipment_id, lock=True, packages=False)
     found = _for_shipment(session, sh.id)
     if found is not None:
         return found
@@ -69,7 +69,7 @@ def invoice_shipment(session: Session, actor: Actor, company_id: int, shipment_i
     shipped = [sl for sl in sh.lines if sl.shipped_qty > 0]
     if sh.kind != "order" or not shipped:
         return None
-    order = orders.get_order(session, actor, company_id, sh.order_id, lock=True)
+    order = orders.get_order(session, actor, company_id, sh.order_id, lock=True, holds=False)
     company = session.get(Company, company_id)
     _, account = customers.load(session, company_id, order.customer_id)
     by_id = {li.id: li for li in order.lines}

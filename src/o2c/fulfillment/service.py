@@ -41,11 +41,14 @@ def open_shipment_numbers(session: Session, order_id: int) -> list[str]:
     return [f"SH{i:08d}" for i in ids]
 
 
-def get_shipment(session: Session, actor: Actor, company_id: int, shipment_id: int, *, lock: bool = False) -> Shipment:
+def get_shipment(session: Session, actor: Actor, company_id: int, shipment_id: int, *, lock: bool = False,
+                 packages: bool = True) -> Shipment:
+    """The shipment with its lines (and its packages, unless the caller needs only the lines)."""
     stmt = select(Shipment).where(Shipment.id == shipment_id, Shipment.company_id == company_id)
     if lock:  # and read it again: a copy loaded before the lock was granted may be out of date
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    s = session.scalar(stmt.options(selectinload(Shipment.lines), selectinload(Shipment.packages)))
+    stmt = stmt.options(selectinload(Shipment.lines))
+    s = session.scalar(stmt.options(selectinload(Shipment.packages)) if packages else stmt)
     if s is None:
         raise NotFound(f"shipment {shipment_id} not found")
     if actor.customer_id is not None:

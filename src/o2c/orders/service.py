@@ -36,11 +36,13 @@ SHIP_TO = rules.SHIP_TO
 
 # ---------------------------------------------------------------- reading
 
-def get_order(session: Session, actor: Actor, company_id: int, order_id: int, *, lock: bool = False) -> Order:
+def get_order(session: Session, actor: Actor, company_id: int, order_id: int, *, lock: bool = False,
+              holds: bool = True) -> Order:
+    """The order with its lines (and its holds, unless the caller needs only the lines)."""
     stmt = (
         select(Order)
         .where(Order.id == order_id, Order.company_id == company_id)
-        .options(selectinload(Order.lines), selectinload(Order.holds))
+        .options(selectinload(Order.lines), *([selectinload(Order.holds)] if holds else []))
     )
     if lock:
         stmt = stmt.with_for_update(of=Order)
