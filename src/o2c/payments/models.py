@@ -88,6 +88,9 @@ class CardPayment(Base):
     # The gateway's token for the card (never a card number) and the gateway's id for this payment.
     payment_method_token: Mapped[str] = mapped_column(String(255))
     gateway_ref: Mapped[str | None] = mapped_column(String(255))
+    # The gateway's customer the card is kept for (`cus_...` at Stripe), so a later shipment can charge it
+    # without the customer at the checkout. Set by the order's first authorisation, copied to later ones.
+    gateway_customer_ref: Mapped[str | None] = mapped_column(String(255))
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
     currency: Mapped[str] = mapped_column(String(3))
     authorised_amount: Mapped[Decimal] = mapped_column(ExactDecimal(4))
