@@ -21,6 +21,7 @@ from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, ErrorList, NotFound
 from o2c.core.events import emit
+from o2c.core.listing import newest_first
 from o2c.core.models import Company
 from o2c.core.money import ZERO, round_money
 from o2c.customers import service as customers
@@ -126,19 +127,9 @@ def list_invoices(session: Session, actor: Actor, company_id: int, *, customer_i
                   order_id: int | None = None, status: str | None = None, before_id: int | None = None,
                   limit: int = 50) -> list[Invoice]:
     """Newest first; `before_id` is the cursor. A portal user sees their own invoices only."""
-    stmt = (select(Invoice).where(Invoice.company_id == company_id).order_by(Invoice.id.desc()).limit(limit)
-            .options(selectinload(Invoice.lines)))
-    if actor.customer_id is not None:
-        customer_id = actor.customer_id if customer_id in (None, actor.customer_id) else -1
-    if customer_id is not None:
-        stmt = stmt.where(Invoice.customer_id == customer_id)
-    if order_id is not None:
-        stmt = stmt.where(Invoice.order_id == order_id)
-    if status:
-        stmt = stmt.where(Invoice.status == status)
-    if before_id is not None:
-        stmt = stmt.where(Invoice.id < before_id)
-    return list(session.scalars(stmt))
+    stmt = newest_first(Invoice, actor, company_id, before_id=before_id, limit=limit, customer_id=customer_id,
+                        order_id=order_id, status=status or None)
+    return list(session.scalars(stmt.options(selectinload(Invoice.lines))))
 
 
 def invoice_views(session: Session, invoices: list[Invoice]) -> list[dict]:
@@ -396,17 +387,9 @@ def list_credit_notes(session: Session, actor: Actor, company_id: int, *, custom
                       invoice_id: int | None = None, order_id: int | None = None, before_id: int | None = None,
                       limit: int = 50) -> list[CreditNote]:
     """Newest first; `before_id` is the cursor. A portal user sees their own credit notes only."""
-    stmt = (select(CreditNote).where(CreditNote.company_id == company_id).order_by(CreditNote.id.desc())
-            .limit(limit).options(selectinload(CreditNote.lines)))
-    if actor.customer_id is not None:
-        customer_id = actor.customer_id if customer_id in (None, actor.customer_id) else -1
-    for col, value in ((CreditNote.customer_id, customer_id), (CreditNote.invoice_id, invoice_id),
-                       (CreditNote.order_id, order_id)):
-        if value is not None:
-            stmt = stmt.where(col == value)
-    if before_id is not None:
-        stmt = stmt.where(CreditNote.id < before_id)
-    return list(session.scalars(stmt))
+    stmt = newest_first(CreditNote, actor, company_id, before_id=before_id, limit=limit, customer_id=customer_id,
+                        invoice_id=invoice_id, order_id=order_id)
+    return list(session.scalars(stmt.options(selectinload(CreditNote.lines))))
 
 
 def credit_note_view(session: Session, note: CreditNote) -> dict:

@@ -31,6 +31,7 @@ from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
 from o2c.core.errors import NotFound, ValidationFailed
 from o2c.core.events import emit
+from o2c.core.listing import newest_first
 from o2c.core.models import Company
 from o2c.core.money import round_money
 from o2c.customers.models import Customer, CustomerAccount
@@ -259,15 +260,8 @@ def get_reminder(session: Session, actor: Actor, company_id: int, reminder_id: i
 def list_reminders(session: Session, actor: Actor, company_id: int, *, customer_id: int | None = None,
                    before_id: int | None = None, limit: int = 50) -> list[Reminder]:
     """Newest first; `before_id` is the cursor. A portal user sees their own reminders only."""
-    stmt = (select(Reminder).where(Reminder.company_id == company_id).order_by(Reminder.id.desc()).limit(limit)
-            .options(selectinload(Reminder.items)))
-    if actor.customer_id is not None:
-        customer_id = actor.customer_id if customer_id in (None, actor.customer_id) else -1
-    if customer_id is not None:
-        stmt = stmt.where(Reminder.customer_id == customer_id)
-    if before_id is not None:
-        stmt = stmt.where(Reminder.id < before_id)
-    return list(session.scalars(stmt))
+    stmt = newest_first(Reminder, actor, company_id, before_id=before_id, limit=limit, customer_id=customer_id)
+    return list(session.scalars(stmt.options(selectinload(Reminder.items))))
 
 
 def _invoices(session: Session, ids: set[int]) -> dict[int, tuple[str, int, date]]:

@@ -18,6 +18,7 @@ from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, ErrorList, FieldError, Forbidden, NotFound, ValidationFailed
 from o2c.core.events import emit
+from o2c.core.listing import newest_first
 from o2c.core.masterdata import CACHE, detach
 from o2c.core.money import plain, round_money
 from o2c.core.models import Company
@@ -85,29 +86,13 @@ def list_orders(
     before_id: int | None = None, limit: int = 50,
 ) -> list[Order]:
     """Newest first; `before_id` is the cursor (the id of the last order of the previous page)."""
-    stmt = (
-        select(Order)
-        .where(Order.company_id == company_id)
-        .order_by(Order.id.desc())
-        .limit(limit)
-        .options(selectinload(Order.lines), selectinload(Order.holds))
-    )
-    if actor.customer_id is not None:
-        customer_id = actor.customer_id if customer_id in (None, actor.customer_id) else -1
-    if status:
-        stmt = stmt.where(Order.status == status)
-    if customer_id is not None:
-        stmt = stmt.where(Order.customer_id == customer_id)
-    if po_number:
-        stmt = stmt.where(Order.po_number == po_number)
-    if channel:
-        stmt = stmt.where(Order.channel == channel)
+    stmt = newest_first(Order, actor, company_id, before_id=before_id, limit=limit, status=status or None,
+                        customer_id=customer_id, po_number=po_number or None, channel=channel or None)
+    stmt = stmt.options(selectinload(Order.lines), selectinload(Order.holds))
     if hold_kind:
         stmt = stmt.where(
             Order.id.in_(select(OrderHold.order_id).where(OrderHold.kind == hold_kind, OrderHold.active.is_(True)))
         )
-    if before_id is not None:
-        stmt = stmt.where(Order.id < before_id)
     return list(session.scalars(stmt))
 
 

@@ -29,6 +29,7 @@ from o2c.core.auth import Actor, require
 from o2c.core.db import read_session, transaction
 from o2c.core.errors import Conflict, NotFound, ValidationFailed
 from o2c.core.events import emit
+from o2c.core.listing import newest_first
 from o2c.core.models import Company
 from o2c.core.money import ZERO, plain, round_money
 from o2c.ledger import rules as ledger_rules
@@ -77,15 +78,8 @@ def list_refunds(session: Session, actor: Actor, company_id: int, *, customer_id
                  status: str | None = None, return_id: int | None = None, before_id: int | None = None,
                  limit: int = 50) -> list[Refund]:
     """Newest first; `before_id` is the cursor. A portal user sees their own refunds only."""
-    stmt = select(Refund).where(Refund.company_id == company_id).order_by(Refund.id.desc()).limit(limit)
-    if actor.customer_id is not None:
-        customer_id = actor.customer_id if customer_id in (None, actor.customer_id) else -1
-    for col, value in ((Refund.customer_id, customer_id), (Refund.status, status), (Refund.return_id, return_id)):
-        if value is not None:
-            stmt = stmt.where(col == value)
-    if before_id is not None:
-        stmt = stmt.where(Refund.id < before_id)
-    return list(session.scalars(stmt))
+    return list(session.scalars(newest_first(Refund, actor, company_id, before_id=before_id, limit=limit,
+                                             customer_id=customer_id, status=status, return_id=return_id)))
 
 
 # --- what was paid for the goods -------------------------------------------------------------------

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,7 @@ from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, ErrorList, NotFound, ValidationFailed
 from o2c.core.events import emit
+from o2c.core.listing import newest_first
 from o2c.core.models import Company
 from o2c.core.money import ZERO, round_money
 from o2c.customers import service as customers
@@ -303,14 +304,8 @@ def get_payment(session: Session, actor: Actor, company_id: int, payment_id: int
 def list_payments(session: Session, actor: Actor, company_id: int, *, customer_id: int | None = None,
                   before_id: int | None = None, limit: int = 50) -> list[Payment]:
     """Newest first; `before_id` is the cursor. A portal user sees their own payments only."""
-    stmt = select(Payment).where(Payment.company_id == company_id).order_by(Payment.id.desc()).limit(limit)
-    if actor.customer_id is not None:
-        customer_id = actor.customer_id if customer_id in (None, actor.customer_id) else -1
-    if customer_id is not None:
-        stmt = stmt.where(Payment.customer_id == customer_id)
-    if before_id is not None:
-        stmt = stmt.where(Payment.id < before_id)
-    return list(session.scalars(stmt))
+    return list(session.scalars(newest_first(Payment, actor, company_id, before_id=before_id, limit=limit,
+                                             customer_id=customer_id)))
 
 
 def invoice_numbers(session: Session, invoice_ids: list[int]) -> dict[int, str]:

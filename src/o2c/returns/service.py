@@ -24,6 +24,7 @@ from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from o2c.core.events import emit
+from o2c.core.listing import newest_first
 from o2c.core.models import Company
 from o2c.core.money import ZERO, plain, round_money
 from o2c.customers.models import Customer
@@ -66,19 +67,9 @@ def list_returns(session: Session, actor: Actor, company_id: int, *, status: str
                  order_id: int | None = None, customer_id: int | None = None, before_id: int | None = None,
                  limit: int = 50) -> list[Return]:
     """Newest first; `before_id` is the cursor (the id of the last return of the previous page)."""
-    stmt = (select(Return).where(Return.company_id == company_id).order_by(Return.id.desc()).limit(limit)
-            .options(selectinload(Return.lines)))
-    if actor.customer_id is not None:
-        customer_id = actor.customer_id if customer_id in (None, actor.customer_id) else -1
-    if status:
-        stmt = stmt.where(Return.status == status)
-    if order_id is not None:
-        stmt = stmt.where(Return.order_id == order_id)
-    if customer_id is not None:
-        stmt = stmt.where(Return.customer_id == customer_id)
-    if before_id is not None:
-        stmt = stmt.where(Return.id < before_id)
-    return list(session.scalars(stmt))
+    stmt = newest_first(Return, actor, company_id, before_id=before_id, limit=limit, status=status or None,
+                        order_id=order_id, customer_id=customer_id)
+    return list(session.scalars(stmt.options(selectinload(Return.lines))))
 
 
 def views(session: Session, returns: list[Return]) -> list[dict]:
