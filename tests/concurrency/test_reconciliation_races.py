@@ -23,7 +23,7 @@ from tests.books import assert_ledger_agrees
 from tests.concurrency.test_fulfilment_races import finished, held_open, meanwhile
 from tests.conftest import Api
 from tests.fulfillment.flow import MONDAY, ok
-from tests.receivables.camt import Entry, statement
+from o2c.demo_bank import Entry, statement
 from tests.receivables.support import invoice_of, open_amounts
 from tests.shipping_world import equip
 from tests.world import make

@@ -11,7 +11,7 @@ from o2c.core.db import read_session
 from o2c.payments import service as payments
 from o2c.receivables import bank_accounts
 from tests.fulfillment.flow import MONDAY, changed, everything, ok
-from tests.receivables.camt import Entry, statement
+from o2c.demo_bank import Entry, statement
 from tests.receivables.support import invoice_of, open_amounts, payments_made
 from tests.shipping_world import equip
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from o2c.cli import app
 from o2c.core import clock
 from tests.fulfillment.flow import MONDAY, ok
-from tests.receivables.camt import Entry, statement
+from o2c.demo_bank import Entry, statement
 from tests.receivables.support import invoice_of, open_amounts
 from tests.receivables.test_reconciliation import MT940_BROKEN
 from tests.shipping_world import equip

@@ -13,7 +13,7 @@ from datetime import timedelta
 from o2c.core import clock
 from tests.books import assert_books_agree, assert_ledger_agrees
 from tests.fulfillment.flow import MONDAY, ok
-from tests.receivables.camt import Entry, statement
+from o2c.demo_bank import Entry, statement
 from tests.receivables.support import invoice_of, open_amounts, payments_made
 from tests.shipping_world import equip
 
