@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from o2c.core import audit, clock
@@ -114,17 +114,17 @@ def _take_number(session: Session, company_id: int) -> int:
     return take_counter(session, JournalCounter, {"company_id": company_id})
 
 
-def take_counter(session: Session, model, key: dict) -> int:
-    """Take the next number of a counter row (`next_number`) and leave the row locked until the
-    transaction ends. The row is created on first use, once also under concurrency; after that it is a
-    single UPDATE ... RETURNING."""
+def take_counter(session: Session, model, key: dict, n: int = 1) -> int:
+    """Take the next `n` numbers of a counter row (`next_number`) and leave the row locked until the
+    transaction ends; the first is returned, the others follow it. The row is created on first use, once
+    also under concurrency; after that it is a single UPDATE ... RETURNING, whatever `n`."""
     stmt = (update(model).where(*(getattr(model, k) == v for k, v in key.items()))
-            .values(next_number=model.next_number + 1).returning(model.next_number))
+            .values(next_number=model.next_number + n).returning(model.next_number))
     taken = session.execute(stmt).scalar_one_or_none()
     if taken is None:
         insert_missing(session, model, [{**key, "next_number": 1}], list(key))
         taken = session.execute(stmt).scalar_one()
-    return taken - 1
+    return taken - n
 
 
 def _customer(value: str | None, at: str) -> int | None:
@@ -151,6 +151,29 @@ def post(session: Session, actor: Actor, company_id: int, entry: rules.Entry) ->
                     for ln, cust in zip(entry.lines, customers))
     session.flush()
     return je
+
+
+def post_many(session: Session, actor: Actor, company_id: int, entries: list[rules.Entry]) -> list[int]:
+    """Store balanced entries under the next journal numbers, in their order, as `post` stores each: the
+    numbers taken with one counter update, the entries and their lines written with two multi-row
+    inserts. Any entry refused refuses them all, nothing stored. The entries' ids, in order."""
+    if not entries:
+        return []
+    c = chart(session, company_id)
+    for entry in entries:
+        rules.validate_entry(entry, c)
+    customers = [[_customer(ln.customer_id, f"lines[{i}]") for i, ln in enumerate(e.lines)] for e in entries]
+    first = take_counter(session, JournalCounter, {"company_id": company_id}, len(entries))
+    now = clock.now()
+    ids = session.scalars(insert(JournalEntry).returning(JournalEntry.id, sort_by_parameter_order=True), [
+        {"company_id": company_id, "number": first + k, "date": e.date, "memo": e.memo[:400],
+         "source_kind": e.source[0], "source_id": e.source[1], "currency": e.currency, "created_at": now,
+         "created_by": actor.user_id} for k, e in enumerate(entries)]).all()
+    session.execute(insert(JournalLine), [
+        {"entry_id": je_id, "account_code": ln.account_code, "debit": ln.debit, "credit": ln.credit,
+         "customer_id": cust, "open_item": ln.open_item}
+        for je_id, e, custs in zip(ids, entries, customers) for ln, cust in zip(e.lines, custs)])
+    return list(ids)
 
 
 def as_entry(je: JournalEntry) -> rules.Entry:

@@ -20,7 +20,7 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,7 @@ from o2c.billing import service as billing
 from o2c.billing.terms import Terms, discount_amount, discount_deadline, parse_terms
 from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
+from o2c.core.db import read_session, transaction
 from o2c.core.errors import Conflict, ErrorList, NotFound, ValidationFailed
 from o2c.core.events import emit
 from o2c.core.models import Company, User
@@ -45,7 +46,7 @@ CONFIRMED, IGNORED = "confirmed", "ignored"
 LINE_STATUSES = (AUTO, SUGGESTED, UNMATCHED, CONFIRMED, IGNORED, NOT_INCOMING)
 QUEUE = (SUGGESTED, UNMATCHED)  # what waits for a person
 READERS = {"camt.053": parse_camt053, "mt940": parse_mt940, "csv": parse_csv}
-LOCK_CHUNK = 5000  # invoice ids per lock query (PostgreSQL takes at most 65,535 parameters)
+BOOK_BATCH = 500  # auto lines booked per transaction: the counters are held for one batch at a time
 
 
 # --- reading and fingerprinting -----------------------------------------------------------------------
@@ -153,31 +154,6 @@ def _proposals(session: Session, company: Company, lines: list[StatementLine]
     return proposals, {inv.invoice_id: inv for inv in invoices}
 
 
-def _still_open_for_auto(session: Session, company_id: int, proposals: list[Proposal],
-                         book: dict[int, OpenInvoice]) -> list[Proposal]:
-    """Lock the invoices the auto lines pay (in id order, so two imports never deadlock) and read what
-    is open on them now: a payment recorded since the matcher read them (another import, a person) may
-    have settled one. Such a line is not applied by itself; it waits as a suggestion saying why."""
-    wanted = sorted({i for p in proposals if p.status == AUTO for i, _ in p.allocations})
-    left: dict[int, Decimal] = {}
-    for start in range(0, len(wanted), LOCK_CHUNK):  # a statement can pay tens of thousands of invoices
-        chunk = wanted[start:start + LOCK_CHUNK]
-        billing.lock_invoices(session, company_id, chunk)
-        left.update(billing.open_amounts(session, chunk))
-    out = []
-    for p in proposals:
-        if p.status == AUTO:
-            short = [i for i, amount in p.allocations if left.get(i, ZERO) < amount]
-            if short:
-                p = replace(p, status=SUGGESTED, reasons=(*p.reasons, *(
-                    f"{book[i].number} was settled meanwhile: {plain(left.get(i, ZERO))} is open now" for i in short)))
-            else:
-                for i, amount in p.allocations:
-                    left[i] -= amount
-        out.append(p)
-    return out
-
-
 # --- the stored proposal ------------------------------------------------------------------------------------
 
 
@@ -239,7 +215,6 @@ def import_statement(session: Session, actor: Actor, company_id: int, data: byte
     company = session.get(Company, company_id)
     lines = [ln for st in statements for ln in st.lines]
     proposals, book = _proposals(session, company, lines)
-    proposals = _still_open_for_auto(session, company_id, proposals, book)
     now = clock.now()
     rows = [BankStatement(company_id=company_id, format=st.format, fingerprint=fp, filename=_cut(filename, 255),
                           statement_ref=_cut(st.statement_id, 80), account=_cut(st.account_iban or st.account_id, 80),
@@ -269,13 +244,8 @@ def import_statement(session: Session, actor: Actor, company_id: int, data: byte
                 "proposal": None if p.status == NOT_INCOMING else _stored_proposal(p, ln, book)})
     ids = (session.scalars(insert(BankStatementLine).returning(BankStatementLine.id, sort_by_parameter_order=True),
                            values).all() if values else [])
-    paid = []
-    for line_id, ln, p in zip(ids, lines, proposals):
-        if p.status == AUTO:
-            payment = _record_payment(session, actor, company_id, line_id, ln, p.customer_id, list(p.allocations))
-            paid.append({"id": line_id, "payment_id": payment.id})
-    if paid:
-        session.execute(update(BankStatementLine), paid)
+    if ids:  # the first batch of auto lines with the statement: a small statement is booked whole here
+        _book_batch(session, actor, company_id, [row.id for row in rows], min(ids) - 1, BOOK_BATCH)
     counts = _counts(session, [row.id for row in rows])
     for row in rows:
         c = counts[row.id]
@@ -287,23 +257,106 @@ def import_statement(session: Session, actor: Actor, company_id: int, data: byte
     return Imported(rows, counts)
 
 
+# --- booking the auto lines --------------------------------------------------------------------------------
+
+
+@dataclass
+class Booking:
+    """What book_pending did: auto lines booked, and lines held back for a person (settled meanwhile)."""
+
+    booked: int = 0
+    held: int = 0
+
+
+def _payment_in(line: BankStatementLine, today: date) -> payments.PaymentIn:
+    """The payment a stored auto line becomes, as its proposal says."""
+    p = line.proposal or {}
+    return _payment_of(line.id, line, p.get("customer_id"),
+                       [(a["invoice_id"], Decimal(a["amount"])) for a in p.get("allocations", [])], today)
+
+
+def _book_batch(session: Session, actor: Actor, company_id: int, statement_ids: list[int] | None, after_id: int,
+                limit: int) -> tuple[int | None, Booking]:
+    """Book up to `limit` auto lines not booked yet (id above `after_id`), in the caller's transaction:
+    the lines locked in id order and checked again, then their payments recorded as one batch
+    (payments.record_payments: the invoices locked, the counters taken once). A line whose invoice was
+    settled since the matcher read it is not booked: it waits as a suggestion saying why. The last line
+    id looked at (None: there was none) and the counts."""
+    stmt = (select(BankStatementLine).where(BankStatementLine.company_id == company_id,
+                                            BankStatementLine.status == AUTO, BankStatementLine.payment_id.is_(None),
+                                            BankStatementLine.id > after_id)
+            .order_by(BankStatementLine.id).limit(limit).with_for_update()
+            .execution_options(populate_existing=True))
+    if statement_ids is not None:
+        stmt = stmt.where(BankStatementLine.statement_id.in_(statement_ids))
+    rows = list(session.scalars(stmt))
+    if not rows:
+        return None, Booking()
+    today = clock.today_in(session.get(Company, company_id).timezone)
+    done = payments.record_payments(session, actor, company_id, [_payment_in(line, today) for line in rows])
+    refused = [line for line, r in zip(rows, done) if r.refused is not None]
+    open_now = billing.open_amounts(session, [a["invoice_id"] for line in refused
+                                              for a in line.proposal.get("allocations", [])])
+    for line, r in zip(rows, done):
+        if r.refused is None:
+            line.payment_id = r.payment.id
+            continue
+        short = [f"{a['number']} was settled meanwhile: {plain(open_now.get(a['invoice_id'], ZERO))} is open now"
+                 for a in line.proposal.get("allocations", [])
+                 if open_now.get(a["invoice_id"], ZERO) < Decimal(a["amount"])]
+        line.status = SUGGESTED
+        line.proposal = {**line.proposal, "reasons": [*line.proposal.get("reasons", []),
+                                                      *(short or [f"not booked by itself: {r.refused.detail}"])]}
+    session.flush()
+    return rows[-1].id, Booking(len(rows) - len(refused), len(refused))
+
+
+def book_pending(actor: Actor, company_id: int, statement_ids: list[int] | None = None, *,
+                 batch: int | None = None, engine=None) -> Booking:
+    """Book the auto lines not booked yet (of these statements, or of all the company's), `batch` lines
+    per transaction of its own, so the company's payment and journal counters and the invoices paid are
+    held for one batch at a time, not for the whole statement. Run after an import, and again to finish
+    one that stopped half way (a process that died): each line is booked once, whoever runs it, since
+    its row is locked and checked first and its payment's source (`statement`, `line-<id>`) is unique."""
+    require(actor, "reconciliation.write")
+    after = 0
+    if statement_ids is not None:
+        if not statement_ids:
+            return Booking()
+        with read_session() as s:  # start at the statements' first line, not at the company's first
+            after = (s.scalar(select(func.min(BankStatementLine.id)).where(
+                BankStatementLine.statement_id.in_(statement_ids))) or 1) - 1
+    total = Booking()
+    while True:
+        last, done = transaction(lambda s: _book_batch(s, actor, company_id, statement_ids, after,
+                                                       batch or BOOK_BATCH), engine)
+        if last is None:
+            return total
+        after, total.booked, total.held = last, total.booked + done.booked, total.held + done.held
+
+
 def _payer_iban(iban: str | None) -> str | None:
     return iban if iban and len(iban) <= 34 else None
 
 
-def _record_payment(session: Session, actor: Actor, company_id: int, line_id: int, ln, customer_id: int,
-                    applications: list[tuple[int, Decimal]]):
-    """The payment of a statement line (a StatementLine being imported, or a stored BankStatementLine).
-    Received on the booking date; a bank ahead of the company's time zone may book on what is still
-    yesterday here, and a payment is never received in the future: then today."""
-    iban = getattr(ln, "counterparty_iban", None) or getattr(ln, "counterparty_account", None)
+def _payment_of(line_id: int, ln: BankStatementLine, customer_id: int, applications: list[tuple[int, Decimal]],
+                today: date) -> payments.PaymentIn:
+    """The payment of a stored statement line. Received on the booking date; a bank ahead of the
+    company's time zone may book on what is still yesterday here, and a payment is never received in the
+    future: then today."""
+    return payments.PaymentIn(
+        customer_id=customer_id, method="bank_transfer", currency=ln.currency, amount=ln.amount,
+        received_on=min(ln.booking_date or ln.value_date or today, today), reference=_cut(ln.remittance, 140),
+        payer_name=_cut(ln.counterparty_name, 200), payer_iban=_payer_iban(ln.counterparty_account),
+        source="statement", source_ref=f"line-{line_id}", applications=applications)
+
+
+def _record_payment(session: Session, actor: Actor, company_id: int, line_id: int, ln: BankStatementLine,
+                    customer_id: int, applications: list[tuple[int, Decimal]]):
+    """A person's decision booked: the line's payment, recorded alone."""
     today = clock.today_in(session.get(Company, company_id).timezone)
-    return payments.record_payment(
-        session, actor, company_id, customer_id=customer_id, method="bank_transfer", currency=ln.currency,
-        amount=ln.amount, received_on=min(ln.booking_date or ln.value_date or today, today),
-        reference=_cut(ln.remittance, 140),
-        payer_name=_cut(ln.counterparty_name, 200), payer_iban=_payer_iban(iban), source="statement",
-        source_ref=f"line-{line_id}", applications=applications)
+    p = _payment_of(line_id, ln, customer_id, applications, today)
+    return payments.record_payment(session, actor, company_id, **{f: getattr(p, f) for f in p.__dataclass_fields__})
 
 
 def _counts(session: Session, statement_ids: list[int]) -> dict[int, dict[str, int]]:
