@@ -1,4 +1,5 @@
-"""A local stand-in for Stripe's API, for the adapter's tests: PaymentIntents with manual capture, Refunds.
+"""A local stand-in for Stripe's API, for the adapter's tests: PaymentIntents with manual capture, Refunds,
+and Customers to keep a card for later charges.
 
 It answers on 127.0.0.1 (a free port) with Stripe's JSON shapes and follows the rules the adapter
 relies on, as Stripe documents them:
@@ -21,6 +22,14 @@ relies on, as Stripe documents them:
   goes through; or after it: saved, so a retry with the key gets the same 500, as Stripe does).
 - Declines on demand (`decline_next`): the next PaymentIntent declines whatever its payment method, as
   a card that worked at order and is refused a week later (funds gone, card cancelled).
+- Cards kept for later (docs.stripe.com/payments/save-during-payment): `POST /v1/customers` makes a
+  Customer; a PaymentIntent with `customer` and `setup_future_usage` attaches its payment method to
+  that Customer once it is authorised (not when declined or waiting for 3-D Secure). An intent with
+  `off_session=true` is refused (400) unless its payment method is attached to its `customer`. The test
+  tokens stand for a fresh card each time they are sent, so one may be attached to several Customers.
+- Authentication on demand (`require_authentication_next`): the next off-session PaymentIntent fails as
+  Stripe fails one whose issuer wants the customer to confirm (402 card_error, code and decline_code
+  `authentication_required`, the intent left at requires_payment_method).
 - Every request received is kept (`requests`), to check what reached "Stripe" and with which key.
 
 Only what the adapter uses is implemented; the fake is not a Stripe simulator.
@@ -32,7 +41,7 @@ import json
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
@@ -53,7 +62,8 @@ NEEDS_AUTHENTICATION = frozenset({"pm_card_threeDSecure2Required"})
 MAX_AMOUNT = 99_999_999  # Stripe's amount limit for most currencies (8 digits)
 
 CREATE_PARAMS = frozenset({"amount", "currency", "payment_method", "payment_method_types[]", "capture_method",
-                           "confirm", "description"})
+                           "confirm", "description", "customer", "setup_future_usage", "off_session"})
+CUSTOMER_PARAMS = frozenset({"description"})
 CAPTURE_PARAMS = frozenset({"amount_to_capture"})
 CANCEL_PARAMS = frozenset({"cancellation_reason"})
 REFUND_PARAMS = frozenset({"payment_intent", "amount"})
@@ -82,6 +92,8 @@ class Intent:
     description: str | None
     metadata: dict[str, str]
     created: int
+    customer: str | None = None
+    setup_future_usage: str | None = None
     amount_capturable: int = 0
     amount_received: int = 0
     refunded: int = 0
@@ -96,7 +108,21 @@ class Intent:
             "created": self.created, "description": self.description, "latest_charge": self.latest_charge,
             "last_payment_error": self.last_payment_error, "livemode": False, "metadata": dict(self.metadata),
             "payment_method": self.payment_method, "payment_method_types": ["card"], "status": self.status,
+            "customer": self.customer, "setup_future_usage": self.setup_future_usage,
         }
+
+
+@dataclass
+class Customer:
+    id: str
+    description: str | None
+    metadata: dict[str, str]
+    created: int
+    payment_methods: list[str] = field(default_factory=list)  # attached, in order
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "object": "customer", "created": self.created, "description": self.description,
+                "email": None, "name": None, "livemode": False, "metadata": dict(self.metadata)}
 
 
 @dataclass
@@ -140,6 +166,8 @@ class FakeStripe:
         self._saved: dict[str, tuple[tuple, int, dict]] = {}  # idempotency key -> (request, status, body)
         self._faults: list[_Fault] = []
         self._declines: list[tuple[str, str, str]] = []
+        self._customers: dict[str, Customer] = {}
+        self._authentications = 0  # off-session intents still to fail with authentication_required
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
 
@@ -189,6 +217,17 @@ class FakeStripe:
         """Make the next PaymentIntent created decline, whatever its payment method."""
         with self._lock:
             self._declines.append((code, decline_code, message))
+
+    def require_authentication_next(self) -> None:
+        """Make the next off-session PaymentIntent fail with authentication_required: its issuer wants
+        the customer to confirm, and the customer is not at the checkout."""
+        with self._lock:
+            self._authentications += 1
+
+    @property
+    def customers(self) -> dict[str, Customer]:
+        with self._lock:
+            return dict(self._customers)
 
     @property
     def requests(self) -> list[Received]:
@@ -287,6 +326,8 @@ class FakeStripe:
             return self._create(r.form)
         if r.method == "POST" and r.path == "/v1/refunds":
             return self._refund(r.form)
+        if r.method == "POST" and r.path == "/v1/customers":
+            return self._create_customer(r.form)
         found = re.fullmatch(r"/v1/payment_intents/([^/]+)(/capture|/cancel)?", r.path)
         if found:
             intent = self._intents.get(found.group(1))
@@ -314,14 +355,21 @@ class FakeStripe:
         method = form.get("payment_method", "")
         if method not in TEST_PAYMENT_METHODS and method not in NEEDS_AUTHENTICATION:
             raise _refuse(f"No such PaymentMethod: '{method}'", code="resource_missing", param="payment_method")
+        customer, off_session = self._kept_for(form, method)
         intent = Intent(
             id=f"pi_fake{next(self._ids):06d}", amount=amount, currency=currency, payment_method=method,
             status="requires_capture", description=form.get("description"),
             metadata={k[len("metadata["):-1]: v for k, v in form.items() if k.startswith("metadata[")},
-            created=int(time.time()),
+            created=int(time.time()), customer=customer.id if customer else None,
+            setup_future_usage=form.get("setup_future_usage"),
         )
         self._intents[intent.id] = intent
         decline = self._declines.pop(0) if self._declines else TEST_PAYMENT_METHODS.get(method)
+        if off_session and not decline and self._authentications:
+            # Nobody can authenticate off session: Stripe fails the attempt instead of asking.
+            self._authentications -= 1
+            decline = ("authentication_required", "authentication_required",
+                       "Your card was declined. This transaction requires authentication.")
         if decline:
             code, decline_code, message = decline
             intent.status = "requires_payment_method"
@@ -334,7 +382,39 @@ class FakeStripe:
         else:
             intent.amount_capturable = amount
             intent.latest_charge = f"ch_fake{next(self._ids):06d}"
+            if customer is not None and intent.setup_future_usage and method not in customer.payment_methods:
+                customer.payment_methods.append(method)  # kept for later charges
         return intent.as_json()
+
+    def _kept_for(self, form: dict[str, str], method: str) -> tuple[Customer | None, bool]:
+        """The intent's Customer and whether it is off session, refused as Stripe refuses them: an unknown
+        Customer, and an off-session charge of a payment method not attached to its Customer."""
+        customer = None
+        if "customer" in form:
+            customer = self._customers.get(form["customer"])
+            if customer is None:
+                raise _refuse(f"No such customer: '{form['customer']}'", code="resource_missing", param="customer")
+        usage = form.get("setup_future_usage")
+        if usage is not None and usage not in ("off_session", "on_session"):
+            raise _refuse("Invalid setup_future_usage: must be one of off_session, on_session",
+                          code="parameter_invalid_string", param="setup_future_usage")
+        off_session = form.get("off_session", "false")
+        if off_session not in ("true", "false"):
+            raise _refuse("Invalid boolean: off_session", code="parameter_invalid_boolean", param="off_session")
+        if off_session == "true" and (customer is None or method not in customer.payment_methods):
+            whose = f"customer '{customer.id}'" if customer else "a customer (none was given)"
+            raise _refuse(f"The PaymentMethod '{method}' is not attached to {whose}: a payment method is "
+                          "charged off session only once it is saved to the customer it is charged for.",
+                          param="payment_method")
+        return customer, off_session == "true"
+
+    def _create_customer(self, form: dict[str, str]) -> dict:
+        _only(form, CUSTOMER_PARAMS, prefix="metadata[")
+        customer = Customer(id=f"cus_fake{next(self._ids):06d}", description=form.get("description"),
+                            metadata={k[len("metadata["):-1]: v for k, v in form.items() if k.startswith("metadata[")},
+                            created=int(time.time()))
+        self._customers[customer.id] = customer
+        return customer.as_json()
 
     def _capture(self, intent: Intent, form: dict[str, str]) -> dict:
         _only(form, CAPTURE_PARAMS)

@@ -1,7 +1,8 @@
 """The Stripe adapter against a local server speaking Stripe's protocol (tests/payments/fake_stripe.py).
 
 The story of a card order: authorise at order, capture at shipment (in full, or part of it for a
-partial shipment), refund on return (in parts, never more than was taken), void on cancel. Then what
+partial shipment), refund on return (in parts, never more than was taken), void on cancel; the card
+kept at order for a Stripe Customer and charged again off session for a later shipment. Then what
 goes wrong: declines, a gateway that times out or fails (the retry with the same key charges once),
 card data sent by mistake (refused before anything leaves), and the API key kept out of every message.
 """
@@ -11,6 +12,7 @@ import logging
 import traceback
 from decimal import Decimal as D
 
+import httpx
 import pytest
 
 from o2c.payments.gateway import (
@@ -190,6 +192,122 @@ def test_after_a_decline_another_card_needs_a_new_key(gateway):
         gateway.authorise(D("30.00"), "USD", "pm_card_visa", idempotency_key="o8:auth:1")
     assert (reused.value.field, reused.value.code) == ("idempotency_key", "idempotency_key_reused")
     assert gateway.authorise(D("30.00"), "USD", "pm_card_visa", idempotency_key="o8:auth:2").status == AUTHORISED
+
+
+# --- a card kept for later charges -----------------------------------------------------------------
+
+def test_the_first_authorisation_keeps_the_card_for_a_new_customer_and_a_later_one_charges_it_off_session(
+        stripe, gateway):
+    first = gateway.authorise(D("100.00"), "USD", "pm_card_visa", idempotency_key="o30:auth", save_for_later=True,
+                              customer_metadata={"o2c_customer": "7"})
+    made, held = posts(stripe)
+    assert (made.path, made.form, made.headers["idempotency-key"]) == (
+        "/v1/customers", {"metadata[o2c_customer]": "7"}, "o30:auth-customer")  # our customer's id, nothing personal
+    assert (first.status, first.customer_ref) == (AUTHORISED, stripe.customers[first.customer_ref].id)
+    assert held.form == {
+        "amount": "10000", "currency": "usd", "payment_method": "pm_card_visa", "payment_method_types[]": "card",
+        "capture_method": "manual", "confirm": "true", "customer": first.customer_ref,
+        "setup_future_usage": "off_session",
+    }
+    assert stripe.customers[first.customer_ref].payment_methods == ["pm_card_visa"]
+    gateway.capture(first.gateway_ref, D("60.00"), "USD", idempotency_key="o30:capture")  # the rest is released
+
+    later = gateway.authorise(D("40.00"), "USD", "pm_card_visa", idempotency_key="o30:reauth", off_session=True,
+                              customer_ref=first.customer_ref)
+    assert (later.status, later.amount, later.customer_ref) == (AUTHORISED, D("40.00"), first.customer_ref)
+    sent = posts(stripe)[-1]
+    assert (sent.path, sent.form["customer"], sent.form["off_session"], sent.form["confirm"]) == (
+        "/v1/payment_intents", first.customer_ref, "true", "true")
+    assert "setup_future_usage" not in sent.form and len(stripe.customers) == 1
+    assert gateway.capture(later.gateway_ref, D("40.00"), "USD", idempotency_key="o30:capture:2").amount == D("40.00")
+
+
+def test_a_card_is_kept_for_a_customer_given_and_a_declined_one_names_the_customer_made_for_it(stripe, gateway):
+    with pytest.raises(Declined) as declined:
+        gateway.authorise(D("30.00"), "USD", "pm_card_chargeDeclined", idempotency_key="o31:auth:1",
+                          save_for_later=True)
+    made_for = declined.value.customer_ref
+    assert made_for in stripe.customers and stripe.customers[made_for].payment_methods == []  # not kept
+    auth = gateway.authorise(D("30.00"), "USD", "pm_card_mastercard", idempotency_key="o31:auth:2",
+                             save_for_later=True, customer_ref=made_for)
+    assert auth.customer_ref == made_for and len(posts(stripe, "/v1/customers")) == 1  # none made for the 2nd
+    assert stripe.customers[made_for].payment_methods == ["pm_card_mastercard"]
+
+
+def test_stripe_refuses_an_off_session_charge_of_a_card_not_kept_for_that_customer(stripe, gateway):
+    first = gateway.authorise(D("10.00"), "USD", "pm_card_visa", idempotency_key="o32:auth", save_for_later=True)
+    for token, customer, field in [("pm_card_mastercard", first.customer_ref, "payment_method_token"),
+                                   ("pm_card_visa", "cus_nobody", "customer_ref")]:
+        with pytest.raises(InvalidRequest) as refused:
+            gateway.authorise(D("10.00"), "USD", token, idempotency_key=f"o32:{token}:{customer}", off_session=True,
+                              customer_ref=customer)
+        assert refused.value.field == field
+    unsaved = gateway.authorise(D("10.00"), "USD", "pm_card_mastercard", idempotency_key="o32:once")
+    with pytest.raises(InvalidRequest):  # used once without a customer: not kept for anyone
+        gateway.authorise(D("10.00"), "USD", "pm_card_mastercard", idempotency_key="o32:again", off_session=True,
+                          customer_ref=first.customer_ref)
+    assert unsaved.customer_ref is None and len(stripe.intents) == 2
+
+
+def test_an_issuer_wanting_the_absent_customer_to_authenticate_is_a_decline(stripe, gateway):
+    first = gateway.authorise(D("10.00"), "USD", "pm_card_visa", idempotency_key="o33:auth", save_for_later=True)
+    stripe.require_authentication_next()
+    for _ in range(2):  # the same key again: the same "no"
+        with pytest.raises(Declined) as declined:
+            gateway.authorise(D("10.00"), "USD", "pm_card_visa", idempotency_key="o33:reauth", off_session=True,
+                              customer_ref=first.customer_ref)
+        assert (declined.value.code, declined.value.decline_code, declined.value.customer_ref) == (
+            "authentication_required", "authentication_required", first.customer_ref)
+    assert stripe.intents[declined.value.gateway_ref].status == "requires_payment_method"
+    assert stripe.intents[declined.value.gateway_ref].amount_capturable == 0  # nothing held
+
+
+def test_authentication_required_is_a_decline_whatever_type_stripe_gives_it():
+    answer = {"error": {"type": "invalid_request_error", "code": "authentication_required",
+                        "message": "This payment requires authentication."}}
+    with StripeGateway(API_KEY, base_url="http://127.0.0.1:9") as gw:
+        gw._http.close()  # answered by a stand-in transport: the fake only ever says it as a card_error
+        gw._http = httpx.Client(base_url=gw.base_url, transport=httpx.MockTransport(
+            lambda request: httpx.Response(402, json=answer)))
+        with pytest.raises(Declined) as declined:
+            gw.authorise(D("10.00"), "USD", "pm_card_visa", idempotency_key="k", off_session=True,
+                         customer_ref="cus_1")
+    assert declined.value.code == "authentication_required"
+
+
+@pytest.mark.parametrize("fault_at", ["/v1/customers", "/v1/payment_intents"])
+def test_a_retry_after_a_timeout_makes_one_customer_and_one_authorisation(stripe, fault_at):
+    stripe.fail_next("timeout", processed=True, path_suffix=fault_at)
+    with StripeGateway(API_KEY, base_url=stripe.base_url, timeout=0.5) as impatient:
+        with pytest.raises(GatewayUnavailable):
+            impatient.authorise(D("42.00"), "USD", "pm_card_visa", idempotency_key="o34:auth", save_for_later=True)
+    with StripeGateway(API_KEY, base_url=stripe.base_url, timeout=10) as later:
+        auth = later.authorise(D("42.00"), "USD", "pm_card_visa", idempotency_key="o34:auth", save_for_later=True)
+    [customer] = stripe.customers
+    [intent] = stripe.intents.values()
+    assert auth.customer_ref == intent.customer == customer
+
+
+def test_a_long_key_derives_a_customer_key_within_the_limit(stripe, gateway):
+    gateway.authorise(D("1.00"), "USD", "pm_card_visa", idempotency_key="k" * 255, save_for_later=True)
+    [made] = posts(stripe, "/v1/customers")
+    assert len(made.headers["idempotency-key"]) <= 255 and made.headers["idempotency-key"] != "k" * 255
+
+
+@pytest.mark.parametrize("kwargs, field, code", [
+    ({"off_session": True}, "customer_ref", "required"),
+    ({"off_session": True, "customer_ref": "cus_1/../../v1/refunds"}, "customer_ref", "invalid_ref"),
+    ({"save_for_later": True, "customer_ref": "pi_123"}, "customer_ref", "invalid_ref"),
+    ({"save_for_later": True, "off_session": True, "customer_ref": "cus_1"}, "off_session", "conflicting"),
+    ({"save_for_later": True, "customer_metadata": {"cvc": "123"}}, "customer_metadata.cvc", "card_data_refused"),
+    ({"save_for_later": True, "customer_metadata": {"note": CARD}}, "customer_metadata.note", "card_data_refused"),
+])
+def test_later_charge_arguments_that_cannot_work_are_refused_before_any_request(stripe, gateway, kwargs, field,
+                                                                                 code):
+    with pytest.raises(InvalidRequest) as refused:
+        gateway.authorise(D("10.00"), "USD", "pm_card_visa", idempotency_key="o35:auth", **kwargs)
+    assert (refused.value.field, refused.value.code) == (field, code)
+    assert stripe.requests == [] and "4242" not in str(refused.value.problem())
 
 
 # --- timeouts and gateway failures: the retry is safe -----------------------------------------------

@@ -3,6 +3,14 @@
 A gateway adapter (o2c.payments.stripe is the first) turns these calls into one provider's protocol.
 The service layer depends only on this module, so a provider can be swapped or faked in tests.
 
+Later charges. An order shipped in parts is paid by several authorisations of the same card, the later
+ones made while the customer is not at the checkout. Gateways allow that only for a card kept for a
+customer of theirs, with the customer's consent given at the first payment: the first authorisation
+asks `save_for_later=True` (the gateway keeps the card for its customer, made if no `customer_ref` is
+given, and the Authorisation names it), and a later one passes `off_session=True` with that
+`customer_ref`. An issuer that wants the customer to confirm a later charge answers it with a Declined
+(code `authentication_required`): nobody is there to confirm.
+
 Three outcomes besides success, each an exception with one meaning:
 
 - `Declined`: final. The card or the issuer said no. Retrying the same request returns the same "no";
@@ -20,6 +28,7 @@ Everything here is pure (no I/O) apart from the `CardGateway` protocol that adap
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,19 +65,21 @@ class GatewayError(Exception):
 class Declined(GatewayError):
     """The card or its issuer refused. Final: do not retry with the same key (the same "no" comes back).
 
-    `code` is the gateway's error code (e.g. card_declined, expired_card, incorrect_cvc),
-    `decline_code` the issuer's reason when given (e.g. insufficient_funds), `gateway_ref` the failed
-    attempt's reference when the gateway created one.
+    `code` is the gateway's error code (e.g. card_declined, expired_card, incorrect_cvc,
+    authentication_required), `decline_code` the issuer's reason when given (e.g. insufficient_funds),
+    `gateway_ref` the failed attempt's reference when the gateway created one, `customer_ref` the
+    gateway's customer it was made for (created for it, perhaps: the next attempt can use it again).
     """
 
     def __init__(self, code: str, decline_code: str | None, message: str, *,
-                 gateway_ref: str | None = None, request_id: str | None = None):
+                 gateway_ref: str | None = None, request_id: str | None = None, customer_ref: str | None = None):
         super().__init__(message)
         self.code = code
         self.decline_code = decline_code
         self.message = message
         self.gateway_ref = gateway_ref
         self.request_id = request_id
+        self.customer_ref = customer_ref  # the gateway's customer the attempt was made for, if any
 
     def __repr__(self) -> str:
         return f"Declined(code={self.code!r}, decline_code={self.decline_code!r})"
@@ -132,6 +143,7 @@ class Authorisation:
     status: str          # AUTHORISED, or ACTION_REQUIRED (not authorised yet: do not ship as paid)
     amount: Decimal
     currency: str
+    customer_ref: str | None = None  # the gateway's customer the card is kept for (save_for_later, off_session)
 
 
 @dataclass(frozen=True)
@@ -175,7 +187,13 @@ class CardGateway(Protocol):
 
     def authorise(self, amount: Decimal, currency: str, payment_method_token: str, *,
                   idempotency_key: str, description: str | None = None,
-                  metadata: Mapping[str, str] | None = None) -> Authorisation: ...
+                  metadata: Mapping[str, str] | None = None, save_for_later: bool = False,
+                  customer_ref: str | None = None, customer_metadata: Mapping[str, str] | None = None,
+                  off_session: bool = False) -> Authorisation:
+        """`save_for_later`: keep the card for later charges, for the gateway customer `customer_ref`
+        (made when None, with `customer_metadata`). `off_session`: a later charge of a card kept for
+        `customer_ref`, without the customer. A retry sends the same arguments under the same key."""
+        ...
 
     def capture(self, gateway_ref: str, amount: Decimal, currency: str, *,
                 idempotency_key: str) -> Capture: ...
@@ -242,23 +260,23 @@ def check_free_text(field: str, text: str) -> None:
         )
 
 
-def check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+def check_metadata(metadata: Mapping[str, str] | None, field: str = "metadata") -> dict[str, str]:
     """Metadata as str -> str, with no card data in keys or values (nor keys that announce it: cvv...)."""
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
-        raise InvalidRequest("metadata", "metadata must be a mapping of text to text", code="invalid")
+        raise InvalidRequest(field, f"{field} must be a mapping of text to text", code="invalid")
     checked: dict[str, str] = {}
     for key, value in metadata.items():
         if not isinstance(key, str) or not isinstance(value, str):
-            raise InvalidRequest("metadata", "metadata keys and values must be text", code="invalid")
+            raise InvalidRequest(field, f"{field} keys and values must be text", code="invalid")
         if contains_card_number(key):  # the field name would echo it: name the mapping only
-            raise InvalidRequest("metadata", "a metadata key looks like a card number; card data is never "
+            raise InvalidRequest(field, f"a {field} key looks like a card number; card data is never "
                                  "sent or stored", code="card_data_refused")
         if key.strip().lower().replace("-", "_") in _CARD_FIELD_NAMES:
-            raise InvalidRequest(f"metadata.{key}", f"metadata key {key!r} names card data; card data is never "
+            raise InvalidRequest(f"{field}.{key}", f"{field} key {key!r} names card data; card data is never "
                                  "sent or stored", code="card_data_refused")
-        check_free_text(f"metadata.{key}", value)
+        check_free_text(f"{field}.{key}", value)
         checked[key] = value
     return checked
 
@@ -340,6 +358,15 @@ def check_idempotency_key(key: object) -> str:
         raise InvalidRequest("idempotency_key", f"idempotency_key is longer than {IDEMPOTENCY_KEY_MAX} characters",
                              code="too_long")
     return key
+
+
+def derived_key(key: str, step: str) -> str:
+    """The key of a step an operation takes on its way (the customer made before an authorisation): the
+    same for every retry of the operation, and within the gateway's limit."""
+    derived = f"{key}-{step}"
+    if len(derived) <= IDEMPOTENCY_KEY_MAX:
+        return derived
+    return f"{hashlib.sha256(key.encode()).hexdigest()}-{step}"[:IDEMPOTENCY_KEY_MAX]
 
 
 def mask_secret(secret: str) -> str:

@@ -11,6 +11,13 @@ The protocol, as Stripe documents it publicly (docs.stripe.com/api):
 - void: `POST /v1/payment_intents/{id}/cancel` (status `canceled`).
 - refund: `POST /v1/refunds` with payment_intent and amount; partial refunds until all is refunded.
 - retrieve: `GET /v1/payment_intents/{id}`.
+- keeping the card for later charges (docs.stripe.com/payments/save-during-payment): a Customer
+  (`POST /v1/customers`, only our customer id in its metadata) and, on the first PaymentIntent,
+  `customer` with `setup_future_usage=off_session`, which attaches the payment method to the Customer
+  once the intent is authorised. A later PaymentIntent sends `customer` and `off_session=true` with
+  `confirm=true`: the customer is not there, so an issuer that wants 3-D Secure makes it fail with a
+  `card_error` coded `authentication_required` (a decline for us) instead of waiting for someone. Stripe
+  refuses an off-session intent whose payment method is not attached to that Customer.
 
 Bodies are form-encoded; `Authorization: Bearer sk_...`; every POST carries an `Idempotency-Key`, and
 Stripe answers a repeat of the same key and parameters with the saved first answer (declines and even
@@ -44,7 +51,7 @@ from o2c.payments.gateway import (
     ACTION_REQUIRED, AUTHORISED, CAPTURED, FAILED, PROCESSING, REFUND_FAILED, REFUND_PENDING, REFUNDED,
     VOIDED, Authorisation, Capture, Checks, Declined, GatewayError, GatewayUnavailable, InvalidRequest,
     PaymentState, Refund, Void, check_amount, check_currency, check_free_text, check_idempotency_key,
-    check_metadata, check_token, from_minor_units, mask_secret, scrub_card_numbers, to_minor_units,
+    check_metadata, check_token, derived_key, from_minor_units, mask_secret, scrub_card_numbers, to_minor_units,
 )
 
 log = logging.getLogger(__name__)
@@ -63,6 +70,9 @@ METADATA_MAX_KEYS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 50, 40, 500
 
 PAYMENT_METHOD_TOKEN = re.compile(r"pm_[A-Za-z0-9_]{1,250}")
 PAYMENT_INTENT_ID = re.compile(r"pi_[A-Za-z0-9_]{1,250}")
+CUSTOMER_ID = re.compile(r"cus_[A-Za-z0-9_]{1,250}")
+# The error code (and decline code) of an off-session payment the issuer wants the customer to confirm.
+AUTHENTICATION_REQUIRED = "authentication_required"
 API_KEY = re.compile(r"(sk|rk)_[A-Za-z0-9_]{8,250}")
 
 # Stripe's PaymentIntent statuses in our words.
@@ -91,6 +101,9 @@ PARAM_FIELD = {
     "intent": "gateway_ref",
     "payment_intent": "gateway_ref",
     "description": "description",
+    "customer": "customer_ref",
+    "setup_future_usage": "save_for_later",
+    "off_session": "off_session",
 }
 
 
@@ -137,8 +150,15 @@ class StripeGateway:
 
     def authorise(self, amount: Decimal, currency: str, payment_method_token: str, *,
                   idempotency_key: str, description: str | None = None,
-                  metadata: Mapping[str, str] | None = None) -> Authorisation:
-        """Hold `amount` on the card behind the token, to capture at shipment."""
+                  metadata: Mapping[str, str] | None = None, save_for_later: bool = False,
+                  customer_ref: str | None = None, customer_metadata: Mapping[str, str] | None = None,
+                  off_session: bool = False) -> Authorisation:
+        """Hold `amount` on the card behind the token, to capture at shipment.
+
+        `save_for_later`: the card is kept for the Stripe Customer `customer_ref`; when None, one is made
+        first (with `customer_metadata`) under a key derived from `idempotency_key`, so a retry finds
+        the same Customer instead of making another. `off_session`: a later charge of the card kept for
+        `customer_ref`, without the customer; the Authorisation names the Customer either way."""
         checks = Checks()
         code = checks.run(check_currency, currency)
         units = checks.run(self._units, amount, code) if code else None
@@ -146,9 +166,16 @@ class StripeGateway:
         if description is not None:
             checks.run(check_free_text, "description", description)
         meta = checks.run(_check_metadata, metadata)
+        customer_meta = checks.run(_check_metadata, customer_metadata, "customer_metadata")
+        if customer_ref is not None or off_session:
+            checks.run(_check_customer, customer_ref)
+        checks.run(_check_later_charge, save_for_later, off_session)
         key = checks.run(check_idempotency_key, idempotency_key)
         checks.raise_if_any()
 
+        customer = customer_ref
+        if save_for_later and customer is None:
+            customer = self._new_customer(customer_meta, derived_key(key, "customer"))
         form = {
             "amount": str(units),
             "currency": code.lower(),
@@ -157,15 +184,26 @@ class StripeGateway:
             "capture_method": "manual",
             "confirm": "true",
         }
+        if customer is not None:
+            form["customer"] = customer
+        if save_for_later:
+            form["setup_future_usage"] = "off_session"
+        if off_session:
+            form["off_session"] = "true"
         if description:
             form["description"] = description
         form.update({f"metadata[{k}]": v for k, v in meta.items()})
-        intent = self._send("POST", "/v1/payment_intents", form, key)
+        try:
+            intent = self._send("POST", "/v1/payment_intents", form, key)
+        except Declined as exc:
+            exc.customer_ref = customer  # made for this attempt, perhaps: the next one can use it again
+            raise
         return Authorisation(
             gateway_ref=_text(intent, "id"),
             status=_intent_status(intent),
             amount=self._amount(intent, "amount"),
             currency=_currency(intent),
+            customer_ref=customer,
         )
 
     def capture(self, gateway_ref: str, amount: Decimal, currency: str, *, idempotency_key: str) -> Capture:
@@ -228,6 +266,15 @@ class StripeGateway:
             captured=self._amount(intent, "amount_received"),
             currency=_currency(intent),
         )
+
+    def _new_customer(self, metadata: dict[str, str], idempotency_key: str) -> str:
+        """A Stripe Customer to keep a card for. Nothing personal is sent: the payment method carries the
+        card holder's details, and the metadata names our customer."""
+        form = {f"metadata[{k}]": v for k, v in metadata.items()}
+        ref = _text(self._send("POST", "/v1/customers", form, idempotency_key), "id")
+        if not CUSTOMER_ID.fullmatch(ref):
+            raise GatewayUnavailable("Stripe's answer to a new Customer has no Customer id (cus_...)")
+        return ref
 
     # --- money -----------------------------------------------------------------------------------
 
@@ -293,7 +340,9 @@ class StripeGateway:
         message = self._scrub(str(error.get("message") or f"Stripe answered {status}"))
         kind, code, param = error.get("type"), error.get("code"), error.get("param")
 
-        if kind == "card_error":
+        if kind == "card_error" or AUTHENTICATION_REQUIRED in (code, error.get("decline_code")):
+            # authentication_required: an off-session charge the issuer wants the customer to confirm.
+            # Nobody is there to do it, so it is a decline like any other (the same key answers the same).
             intent = error.get("payment_intent")
             raise Declined(
                 str(code or "card_declined"), error.get("decline_code"), message,
@@ -344,17 +393,33 @@ def _check_ref(gateway_ref: object) -> str:
     return gateway_ref
 
 
-def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
-    meta = check_metadata(metadata)
+def _check_customer(customer_ref: object) -> str:
+    if customer_ref is None:
+        raise InvalidRequest("customer_ref", "an off-session charge needs the Stripe Customer the card is kept "
+                             "for (customer_ref)", code="required")
+    if not isinstance(customer_ref, str) or not CUSTOMER_ID.fullmatch(customer_ref):
+        raise InvalidRequest("customer_ref", "customer_ref is not a Stripe Customer id (cus_...)",
+                             code="invalid_ref")
+    return customer_ref
+
+
+def _check_later_charge(save_for_later: bool, off_session: bool) -> None:
+    if save_for_later and off_session:
+        raise InvalidRequest("off_session", "an off-session charge uses a card kept already; it cannot also "
+                             "ask to keep it (save_for_later)", code="conflicting")
+
+
+def _check_metadata(metadata: Mapping[str, str] | None, field: str = "metadata") -> dict[str, str]:
+    meta = check_metadata(metadata, field)
     if len(meta) > METADATA_MAX_KEYS:
-        raise InvalidRequest("metadata", f"metadata has {len(meta)} keys; Stripe takes {METADATA_MAX_KEYS}",
+        raise InvalidRequest(field, f"{field} has {len(meta)} keys; Stripe takes {METADATA_MAX_KEYS}",
                              code="too_many_keys")
     for key, value in meta.items():
         if not key or len(key) > METADATA_KEY_MAX or "[" in key or "]" in key:
-            raise InvalidRequest(f"metadata.{key}", f"metadata keys must be 1-{METADATA_KEY_MAX} characters "
+            raise InvalidRequest(f"{field}.{key}", f"{field} keys must be 1-{METADATA_KEY_MAX} characters "
                                  "without square brackets", code="invalid_key")
         if len(value) > METADATA_VALUE_MAX:
-            raise InvalidRequest(f"metadata.{key}", f"metadata.{key} is longer than {METADATA_VALUE_MAX} "
+            raise InvalidRequest(f"{field}.{key}", f"{field}.{key} is longer than {METADATA_VALUE_MAX} "
                                  "characters", code="too_long")
     return meta
 
