@@ -1,7 +1,7 @@
 """On PostgreSQL, card payments under concurrency: four requests authorising the same order at once make
-one authorisation at the gateway (the order's lock lets one start the attempt; the others send the same
-key and get its answer), and three workers capturing the same shipment at once take the money once and
-record one payment."""
+one authorisation and one Stripe Customer at the gateway (the order's lock lets one start the attempt;
+the others send the same key and get its answer), and three workers capturing the same shipment at once
+take the money once and record one payment."""
 from __future__ import annotations
 
 import threading
@@ -76,6 +76,7 @@ def test_four_requests_authorising_one_order_at_once_make_one_authorisation(shop
     assert len(fake.intents) == 1
     keys = {r.headers["idempotency-key"] for r in fake.requests if r.path == "/v1/payment_intents"}
     assert len(keys) == 1
+    assert len(fake.customers) == 1  # the card is kept for one Stripe Customer, made under the attempt's key
     assert "40P01" not in retried
 
 

@@ -1,8 +1,10 @@
 """Card payments when something goes wrong, through the API against the fake Stripe: the gateway times
-out (the order waits; the retry, by the customer or by the worker, charges once), the order is cancelled
-(the hold is released, also one whose authorisation was still unknown), the card is refused at a later
-shipment or the hold has lapsed (the invoice stays open), the capture times out (retried under the same
-key), the hold expires before the goods ship (authorised again), and who may pay for which order."""
+out (the order waits; the retry, by the customer or by the worker, charges once and makes one Stripe
+Customer), the order is cancelled (the hold is released, also one whose authorisation was still
+unknown), the card is refused at a later shipment, or its issuer wants the absent customer to confirm,
+or the hold has lapsed (the invoice stays open), the capture times out (retried under the same key),
+the hold expires before the goods ship (authorised again, off session), and who may pay for which
+order."""
 from __future__ import annotations
 
 import logging
@@ -45,7 +47,8 @@ def test_a_timeout_at_authorisation_leaves_the_order_waiting_and_asking_again_ch
     consumer(api, world)
     oid = order(api, [("WIDGET", "2")])["id"]
 
-    stripe.fail_next("timeout", processed=True)  # Stripe holds the money; its answer never arrives
+    # Stripe holds the money; its answer never arrives
+    stripe.fail_next("timeout", processed=True, path_suffix="/v1/payment_intents")
     r = pay(api, oid, "pm_card_visa")
     assert r.status_code == 503 and r.json()["status"] == "pending", r.text
     [pending] = attempts(api, oid)
@@ -59,6 +62,26 @@ def test_a_timeout_at_authorisation_leaves_the_order_waiting_and_asking_again_ch
     assert first.headers["idempotency-key"] == second.headers["idempotency-key"] and first.form == second.form
     assert len(stripe.intents) == 1  # one authorisation at the gateway
     assert not _waits_for_card(api, oid)
+    # The Customer the card is kept for was asked for again under the same key: Stripe made one.
+    made = gateway_posts(stripe, "/v1/customers")
+    assert len(made) == 2 and len({m.headers["idempotency-key"] for m in made}) == 1
+    [kept_for] = stripe.customers
+    assert second.form["customer"] == again["gateway_customer_ref"] == kept_for
+
+
+def test_a_timeout_while_the_customer_is_made_makes_one_customer_and_one_authorisation(api, world, stripe):
+    clock.freeze(MONDAY)
+    consumer(api, world)
+    oid = order(api, [("WIDGET", "2")])["id"]
+    stripe.fail_next("timeout", processed=True, path_suffix="/v1/customers")  # made, but the answer is lost
+    assert pay(api, oid, "pm_card_visa").status_code == 503
+    assert len(stripe.customers) == 1 and stripe.intents == {}  # no authorisation without its customer
+
+    held = ok(pay(api, oid, "pm_card_visa"), 201)
+    [kept_for] = stripe.customers
+    [intent] = stripe.intents.values()
+    assert held["gateway_customer_ref"] == intent.customer == kept_for
+    assert stripe.customers[kept_for].payment_methods == ["pm_card_visa"]
 
 
 def test_the_worker_settles_an_attempt_left_pending_and_leaves_old_ones_to_a_person(api, world, stripe, caplog):
@@ -132,7 +155,7 @@ def test_cancelling_while_the_authorisation_is_unknown_settles_it_first_then_rel
     clock.freeze(MONDAY)
     consumer(api, world)
     oid = order(api, [("GADGET", "1")])["id"]
-    stripe.fail_next("timeout", processed=True)
+    stripe.fail_next("timeout", processed=True, path_suffix="/v1/payment_intents")
     assert pay(api, oid, "pm_card_visa").status_code == 503
     ok(api.post(f"/orders/{oid}/cancel", user="jane", json={"reason": "too slow"}))
     dispatch_pending()
@@ -169,6 +192,42 @@ def test_a_card_refused_at_the_second_shipment_leaves_that_invoice_open(api, wor
     assert len(stripe.requests) == seen
 
 
+def test_an_issuer_that_wants_the_absent_customer_to_confirm_the_second_charge_leaves_that_invoice_open(
+        api, world, stripe):
+    clock.freeze(MONDAY)
+    customer_id = consumer(api, world)
+    oid = order(api, [("WIDGET", "2"), ("GADGET", "1")])["id"]
+    held = ok(pay(api, oid, "pm_card_visa"), 201)
+    ship_wave(api, oid, short={"WIDGET": "1"})
+    clock.freeze(MONDAY + timedelta(days=3))
+    stripe.require_authentication_next()  # her bank asks her to confirm the charge, and she is not there
+    ship_wave(api, oid)
+
+    reauth = gateway_posts(stripe, "/v1/payment_intents")[-1]
+    assert (reauth.form["off_session"], reauth.form["customer"]) == ("true", held["gateway_customer_ref"])
+    first, again = attempts(api, oid)
+    assert (first["status"], again["status"], again["decline_code"]) == ("captured", "declined", "authentication_required")
+    assert stripe.intents[again["gateway_ref"]].status == "requires_payment_method"  # nothing held
+    inv1, inv2 = invoices(api, oid)
+    assert (_open(inv1["id"]), _open(inv2["id"])) == (D("0.00"), D(inv2["gross_total"]))
+    [failed] = timeline(api, oid, "card_capture_failed")
+    assert failed["reason"] == (
+        f"the card did not pay for shipment {inv2['shipment_number']} (authentication_required: the card issuer "
+        f"wants the customer to confirm this charge, which cannot be asked at shipment); invoice {inv2['number']} "
+        "stays open for payment")
+    account = ok(api.get(f"/customers/{customer_id}/account", user="cashier"))
+    assert [i["number"] for i in account["open_invoices"]] == [inv2["number"]]
+    tax = D(inv1["tax_total"]) + D(inv2["tax_total"])
+    assert books(api) == {"1020": D(inv1["gross_total"]), "1100": D(inv2["gross_total"]), "2100": -tax,
+                          "4000": D("-45.00")}
+
+    # Delivered again, the shipment's capture does not ask the card a second time.
+    redeliver("card_payment.capture_due", "o2c.process.capture_card_payment")
+    seen = len(stripe.requests)
+    dispatch_pending()
+    assert len(stripe.requests) == seen
+
+
 def test_a_hold_the_gateway_no_longer_has_fails_the_capture_and_the_invoice_stays_open(api, world, stripe):
     clock.freeze(MONDAY)
     consumer(api, world)
@@ -192,6 +251,8 @@ def test_a_hold_at_the_end_of_its_seven_days_is_authorised_again_for_the_shipmen
     ship_wave(api, oid)
     old, new = attempts(api, oid)
     assert (old["status"], new["status"], new["captured_amount"]) == ("expired", "captured", "21.25")
+    reauth = gateway_posts(stripe, "/v1/payment_intents")[-1]  # without her: off session, on the card kept at order
+    assert (reauth.form["off_session"], reauth.form["customer"]) == ("true", held["gateway_customer_ref"])
     assert stripe.intents[held["gateway_ref"]].amount_received == 0
     assert stripe.intents[new["gateway_ref"]].amount_received == 2125
     assert timeline(api, oid, "card_authorisation_expired")
@@ -209,7 +270,7 @@ def test_an_idempotency_key_names_one_attempt_end_to_end(api, world, stripe):
     again = pay(api, oid, "pm_card_chargeDeclined", headers={"Idempotency-Key": "checkout-1"})
     assert first.status_code == again.status_code == 402
     assert first.json()["card_payment_id"] == again.json()["card_payment_id"]
-    assert len(gateway_posts(stripe)) == 1  # the decline is answered from the stored attempt
+    assert len(gateway_posts(stripe, "/v1/payment_intents")) == 1  # the decline is answered from the stored attempt
     r = pay(api, oid, "pm_card_visa", headers={"Idempotency-Key": "checkout-1"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "Idempotency-Key"
     ok(pay(api, oid, "pm_card_visa", headers={"Idempotency-Key": "checkout-2"}), 201)
@@ -256,7 +317,7 @@ def test_no_card_number_reaches_the_database_or_a_log(api, world, stripe, caplog
         assert r.status_code == 422 and r.json()["errors"][0]["code"] == "card_data_refused"
         assert re.sub(r"\D", "", typed) not in re.sub(r"[ -]", "", r.text)
     assert pay(api, oid, "pm_card_chargeDeclinedIncorrectCvc").status_code == 402
-    stripe.fail_next("timeout", processed=True)
+    stripe.fail_next("timeout", processed=True, path_suffix="/v1/payment_intents")
     assert pay(api, oid, "pm_card_visa").status_code == 503
     ok(pay(api, oid, "pm_card_visa"), 201)
     ship_wave(api, oid, short={"WIDGET": "1"})

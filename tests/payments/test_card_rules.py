@@ -33,6 +33,13 @@ def test_the_waiting_reason_names_what_to_do():
     assert "3-D Secure" in r.waiting_reason("action_required")
 
 
+def test_a_failed_charge_at_shipment_is_explained_when_its_code_does_not_say_what_happened():
+    assert r.later_charge_failure("insufficient_funds") == "insufficient_funds"
+    assert r.later_charge_failure("authentication_required") == (
+        "authentication_required: the card issuer wants the customer to confirm this charge, which cannot be "
+        "asked at shipment")
+
+
 def _hold(i, status="authorised", amount="100.00", expires=NOW + timedelta(days=5), claimed=False):
     return r.Hold(i, status, D(amount), expires, claimed)
 

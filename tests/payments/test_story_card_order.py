@@ -2,7 +2,8 @@
 card. Her first card is declined: the order waits, and no wave takes it. Her second card holds the
 order's total. The warehouse finds only 3 widgets: the first parcel's invoice is paid from the card at
 shipment (its share of the hold; the rest is released), and the last widget ships two days later on a
-new authorisation of the same card, captured at once. She sends a gadget back: its refund goes back on
+new authorisation of the same card, kept at order for the order's later shipments and charged without
+her (off session), captured at once. She sends a gadget back: its refund goes back on
 the card. The books balance after every step, and the gateway saw each operation exactly once.
 
 Then what goes wrong: a card number typed in the token field, a gateway that times out (the retry
@@ -61,7 +62,16 @@ def test_a_card_order_is_held_at_order_captured_at_each_shipment_and_refunded_on
     assert authorised["expires_at"].startswith("2026-12-07")  # 7 days
     assert [a["status"] for a in attempts(api, oid, user="jane")] == ["declined", "authorised"]
     assert ok(pay(api, oid, "pm_card_visa"), 201) == authorised  # asking again: the same hold, nothing sent
-    assert len(gateway_posts(stripe)) == 2
+    # The card is kept for later shipments, for a Stripe Customer made at her first attempt that names
+    # only our customer; her second card is kept for the same one. A declined card is not kept.
+    new_customer, declined, held = gateway_posts(stripe)
+    assert new_customer.path == "/v1/customers"
+    assert new_customer.form == {"metadata[o2c_customer]": str(placed["customer_id"])}
+    [kept_for] = stripe.customers
+    assert [(p.form["customer"], p.form["setup_future_usage"]) for p in (declined, held)] == [
+        (kept_for, "off_session")] * 2
+    assert "off_session" not in held.form and stripe.customers[kept_for].payment_methods == ["pm_card_visa"]
+    assert [a["gateway_customer_ref"] for a in attempts(api, oid)] == [kept_for, kept_for]
     assert books(api) == {}  # a hold is not money: nothing in the books yet
 
     # 5. The first parcel: 3 widgets (one is not in the bin) and 2 gadgets. Its invoice (30.00 + 1.88
@@ -94,6 +104,10 @@ def test_a_card_order_is_held_at_order_captured_at_each_shipment_and_refunded_on
     creates = gateway_posts(stripe, "/v1/payment_intents")
     assert [(p.form["amount"], p.form["payment_method"]) for p in creates] == [
         ("9563", "pm_card_chargeDeclinedInsufficientFunds"), ("9563", "pm_card_visa"), ("1062", "pm_card_visa")]
+    # She is not at the checkout: the card kept for her Stripe Customer is charged off session.
+    reauth = {k: creates[-1].form.get(k) for k in ("customer", "off_session", "confirm", "setup_future_usage")}
+    assert reauth == {"customer": kept_for, "off_session": "true", "confirm": "true", "setup_future_usage": None}
+    assert again["gateway_customer_ref"] == kept_for and len(stripe.customers) == 1
     assert sum(i.amount_received for i in stripe.intents.values()) == 9563  # the order, to the cent
     assert _open(api, inv2["id"]) == D("0.00")
     assert books(api) == {"1020": D("95.63"), "2100": D("-5.63"), "4000": D("-90.00")}

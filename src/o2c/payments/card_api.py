@@ -30,6 +30,7 @@ class CardPaymentOut(OutModel):
     customer_id: int
     gateway: str
     gateway_ref: str | None
+    gateway_customer_ref: str | None
     status: str
     currency: str
     amount: DecimalStr

@@ -4,8 +4,8 @@ capture may use, and how a return's refund goes back to the customer.
 A card payment row is one attempt at the gateway with its own idempotency key:
 pending (sent, outcome unknown) -> authorised | action_required | declined; authorised -> captured |
 voided | expired. Stripe captures a PaymentIntent once: the first shipment captures its share of the
-order's hold (the rest is released), and every later shipment is a new authorisation off the stored
-token, captured at once.
+order's hold (the rest is released), and every later shipment is a new authorisation of the card
+kept at order for later charges, made off session (the customer is not there), captured at once.
 """
 from __future__ import annotations
 
@@ -60,6 +60,19 @@ def waiting_reason(status: str, decline_code: str | None = None) -> str:
         VOIDED: "the authorisation was cancelled",
     }[status]
     return f"{WAITING_REASON}: {why}"
+
+
+# Why a charge at shipment failed, where the gateway's code alone does not tell a person what happened.
+LATER_CHARGE_FAILURES = {
+    "authentication_required": "the card issuer wants the customer to confirm this charge, which cannot be "
+                               "asked at shipment",
+}
+
+
+def later_charge_failure(code: str | None) -> str:
+    """The failure of a shipment's charge in words for the order's timeline: the code, explained if need be."""
+    explained = LATER_CHARGE_FAILURES.get(code or "")
+    return f"{code}: {explained}" if explained else str(code)
 
 
 def expires_at(authorised_at: datetime) -> datetime:

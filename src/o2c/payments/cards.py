@@ -13,6 +13,11 @@ of the first request instead of acting twice. Declines are final for their key: 
 attempt with a new key. Card data never gets this far: only the gateway's token is accepted
 (o2c.payments.gateways.check_payment_method), before anything is stored.
 
+A later shipment is paid by a new authorisation made without the customer: the order's first
+authorisation asks the gateway to keep the card for later charges (for a gateway customer it makes, or
+the one an earlier attempt of the order made), and the re-authorisation charges it off session against
+that customer (`gateway_customer_ref`, copied from the hold it follows).
+
 Decisions are o2c.payments.card_rules; the ledger sees a capture as a card payment applied to the
 shipment's invoice (o2c.payments.service.record_payment).
 """
@@ -73,7 +78,8 @@ def view(cp: CardPayment) -> dict:
     money = lambda amount: round_money(amount, cp.currency)  # noqa: E731
     return {
         "id": cp.id, "order_id": cp.order_id, "order_number": f"SO{cp.order_id:08d}", "customer_id": cp.customer_id,
-        "gateway": cp.gateway, "gateway_ref": cp.gateway_ref, "status": cp.status, "currency": cp.currency,
+        "gateway": cp.gateway, "gateway_ref": cp.gateway_ref,
+        "gateway_customer_ref": cp.gateway_customer_ref, "status": cp.status, "currency": cp.currency,
         "amount": money(cp.authorised_amount), "captured_amount": money(cp.captured_amount),
         "refunded_amount": money(cp.refunded_amount), "decline_code": cp.decline_code,
         "authorised_at": cp.authorised_at, "expires_at": cp.expires_at, "created_at": cp.created_at,
@@ -137,6 +143,23 @@ class Outcome:
     gateway_ref: str | None = None
     decline_code: str | None = None
     error: InvalidRequest | None = None
+    customer_ref: str | None = None
+
+
+REAUTH = "reauth"  # the key kind of a shipment's re-authorisation (_prepare_capture)
+
+
+def _card_use(cp: CardPayment) -> dict:
+    """How an attempt uses the card, derived from what is stored so every send of it is the same: the
+    order's first authorisation keeps the card for later charges; a shipment's re-authorisation (its key
+    says so) charges the kept card off session. A re-authorisation after a hold made before cards were
+    kept has no gateway customer, and goes as such holds did."""
+    if not cp.idempotency_key.startswith(f"o2c-{REAUTH}-"):
+        return {"save_for_later": True, "customer_ref": cp.gateway_customer_ref,
+                "customer_metadata": {"o2c_customer": str(cp.customer_id)}}
+    if cp.gateway_customer_ref is not None:
+        return {"off_session": True, "customer_ref": cp.gateway_customer_ref}
+    return {}
 
 
 def _send_authorisation(gw: CardGateway, cp: CardPayment) -> Outcome:
@@ -145,16 +168,16 @@ def _send_authorisation(gw: CardGateway, cp: CardPayment) -> Outcome:
     try:
         auth = gw.authorise(cp.authorised_amount, cp.currency, cp.payment_method_token,
                             idempotency_key=cp.idempotency_key, description=f"Order {order_number}",
-                            metadata={"order": order_number})
+                            metadata={"order": order_number}, **_card_use(cp))
     except Declined as exc:
-        return Outcome(rules.DECLINED, exc.gateway_ref, exc.decline_code or exc.code)
+        return Outcome(rules.DECLINED, exc.gateway_ref, exc.decline_code or exc.code, customer_ref=exc.customer_ref)
     except GatewayUnavailable as exc:
         log.warning("card payment %s: %s", cp.id, exc.message)
         return Outcome(rules.PENDING)
     except InvalidRequest as exc:
         return Outcome("invalid", error=exc)
     status = rules.AUTHORISED if auth.status == GW_AUTHORISED else rules.ACTION_REQUIRED
-    return Outcome(status, auth.gateway_ref)
+    return Outcome(status, auth.gateway_ref, customer_ref=auth.customer_ref)
 
 
 def _check_authentication(gw: CardGateway, cp: CardPayment) -> Outcome:
@@ -188,6 +211,7 @@ def _record_authorisation(session: Session, actor: Actor, cp_id: int, outcome: O
     now = clock.now()
     cp.status, cp.updated_at = outcome.status, now
     cp.gateway_ref = outcome.gateway_ref or cp.gateway_ref
+    cp.gateway_customer_ref = outcome.customer_ref or cp.gateway_customer_ref
     amount = plain(round_money(cp.authorised_amount, cp.currency))
     if outcome.status == rules.AUTHORISED:
         cp.authorised_at, cp.expires_at = now, rules.expires_at(now)
@@ -266,10 +290,15 @@ def _begin(session: Session, actor: Actor, company_id: int, order_id: int, token
     if amount <= 0:
         raise Conflict(f"order {order.number} comes to {plain(amount)} {order.currency}: nothing to authorise")
     now = clock.now()
+    # The gateway customer an earlier attempt of the order made (a declined card, say): the next card is
+    # kept for the same one.
+    kept_for = next((a.gateway_customer_ref for a in reversed(attempts)
+                     if a.gateway == gateway and a.gateway_customer_ref is not None), None)
     cp = CardPayment(company_id=company_id, order_id=order.id, customer_id=order.customer_id, gateway=gateway,
                      payment_method_token=token, idempotency_key=client_key or _new_key("auth", order.id),
-                     currency=order.currency, authorised_amount=amount, captured_amount=ZERO,
-                     refunded_amount=ZERO, status=rules.PENDING, created_at=now, updated_at=now)
+                     gateway_customer_ref=kept_for, currency=order.currency, authorised_amount=amount,
+                     captured_amount=ZERO, refunded_amount=ZERO, status=rules.PENDING, created_at=now,
+                     updated_at=now)
     session.add(cp)
     session.flush()
     return _Step(cp, "send")
@@ -424,9 +453,10 @@ def _prepare_capture(session: Session, actor: Actor, company_id: int, shipment_i
             return None
         last = paid_with[-1]
         cp = CardPayment(company_id=company_id, order_id=order.id, customer_id=order.customer_id, gateway=last.gateway,
-                         payment_method_token=last.payment_method_token, idempotency_key=_new_key("reauth", sh.id),
-                         currency=order.currency, authorised_amount=amount, captured_amount=ZERO,
-                         refunded_amount=ZERO, status=rules.PENDING, created_at=now, updated_at=now)
+                         payment_method_token=last.payment_method_token, idempotency_key=_new_key(REAUTH, sh.id),
+                         gateway_customer_ref=last.gateway_customer_ref, currency=order.currency,
+                         authorised_amount=amount, captured_amount=ZERO, refunded_amount=ZERO, status=rules.PENDING,
+                         created_at=now, updated_at=now)
         session.add(cp)
         session.flush()
     cap = CardCapture(card_payment_id=cp.id, shipment_id=sh.id, invoice_id=inv.id, idempotency_key=_new_key("capture", sh.id),
@@ -441,10 +471,10 @@ def capture_shipment(actor: Actor, company_id: int, shipment_id: int, *,
     """Take a shipment's invoice amount from the card (card_payment.capture_due, outside any transaction).
 
     The first shipment captures its share of the order's hold (the gateway releases the rest); a later
-    one, or any after the hold expired, is authorised again off the stored token and captured. Then the
-    payment is recorded against the invoice, which shows paid. A decline (at the new authorisation or
-    the capture) leaves the invoice open for payment like any other, with the reason on the order's
-    timeline. A gateway that does not answer raises GatewayUnavailable: the event is retried, under
+    one, or any after the hold expired, is authorised again off session (the card kept at order for the
+    order's gateway customer) and captured. Then the payment is recorded against the invoice, which
+    shows paid. A decline (at the new authorisation or the capture) leaves the invoice open for payment
+    like any other, with the reason on the order's timeline. A gateway that does not answer raises GatewayUnavailable: the event is retried, under
     the same keys. Redelivered, a captured shipment is found and nothing is taken twice."""
     step = _run(lambda s: _prepare_capture(s, actor, company_id, shipment_id), engine)
     if step is None:
@@ -516,8 +546,8 @@ def _capture_failed(session: Session, actor: Actor, capture_id: int, code: str |
     cap.status, cap.error, cap.updated_at = "failed", f"{code}: {message}"[:300], clock.now()
     inv = billing.get_invoice(session, actor, cp.company_id, cap.invoice_id)
     _on_order(session, actor, cp, "card_capture_failed",
-              f"the card did not pay for shipment SH{cap.shipment_id:08d} ({code}); invoice {inv.number} stays "
-              "open for payment", invoice=inv.number, decline_code=code)
+              f"the card did not pay for shipment SH{cap.shipment_id:08d} ({rules.later_charge_failure(code)}); "
+              f"invoice {inv.number} stays open for payment", invoice=inv.number, decline_code=code)
     emit(session, "card_payment.capture_failed", {"card_payment_id": cp.id, "capture_id": cap.id,
                                                   "order_id": cp.order_id, "invoice_id": cap.invoice_id,
                                                   "decline_code": code},
