@@ -212,6 +212,8 @@ async def import_statement(request: Request, ctx: CtxDep, idempotency_key: IdemK
         return 201, _imported(s, result)
 
     status, body, replayed = await run_in_threadpool(idempotency.run, ctx.actor, idempotency_key, req_hash, work)
+    # The auto lines beyond the import's first batch, a batch per transaction (also what a retry finds unbooked)
+    await run_in_threadpool(service.book_pending, ctx.actor, ctx.company_id, [st["id"] for st in body["statements"]])
     return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
@@ -236,6 +238,17 @@ def get_statement(statement_id: IdPath, ctx: ReaderDep,
                              after_id=cursor_to_id(cursor), limit=limit)
         return {**service.statement_views(s, [st])[0], "lines": service.line_views(s, rows),
                 "next_cursor": str(rows[-1].id) if len(rows) == limit else None}
+
+
+@router.post("/bank-statements/{statement_id}/book", response_model=StatementOut)
+def book_statement(statement_id: IdPath, ctx: CtxDep):
+    """Book the statement's auto lines not booked yet: what an import left when it stopped half way (the
+    import books them itself). Each line is booked once; nothing left answers the statement as it is."""
+    with read_session() as s:
+        st = service.get_statement(s, ctx.actor, ctx.company_id, statement_id)
+    service.book_pending(ctx.actor, ctx.company_id, [st.id])
+    with read_session() as s:
+        return service.statement_views(s, [st])[0]
 
 
 # --- the queue and a person's decisions -----------------------------------------------------------------------
