@@ -159,12 +159,20 @@ def import_statement(
     name = Path(file).name
 
     def work(s):
-        result = reconciliation.import_statement(s, actor, company_id, data, name, format)
-        return reconciliation.statement_views(s, result.statements)
+        return reconciliation.import_statement(s, actor, company_id, data, name, format).statements
 
     try:
-        views = transaction(work)
+        statements = transaction(work)
+        reconciliation.book_pending(actor, company_id, [st.id for st in statements])  # the auto lines left, in batches
+        with read_session() as s:
+            views = reconciliation.statement_views(s, statements)
     except O2CError as exc:
+        earlier = [e["id"] for e in exc.extra.get("earlier", [])]
+        if earlier:  # imported before, maybe by a run that stopped half way: book what it left
+            done = reconciliation.book_pending(actor, company_id, earlier)
+            if done.booked or done.held:
+                typer.echo(f"{done.booked} auto lines of the earlier import booked now, {done.held} held back "
+                           "for a person")
         typer.echo(f"Error: {name} is not imported: {exc.detail}", err=True)
         for e in exc.errors[:20]:
             if e.message not in exc.detail:

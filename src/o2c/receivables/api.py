@@ -245,10 +245,10 @@ def book_statement(statement_id: IdPath, ctx: CtxDep):
     """Book the statement's auto lines not booked yet: what an import left when it stopped half way (the
     import books them itself). Each line is booked once; nothing left answers the statement as it is."""
     with read_session() as s:
-        st = service.get_statement(s, ctx.actor, ctx.company_id, statement_id)
-    service.book_pending(ctx.actor, ctx.company_id, [st.id])
+        service.get_statement(s, ctx.actor, ctx.company_id, statement_id)
+    service.book_pending(ctx.actor, ctx.company_id, [statement_id])
     with read_session() as s:
-        return service.statement_views(s, [st])[0]
+        return service.statement_views(s, [service.get_statement(s, ctx.actor, ctx.company_id, statement_id)])[0]
 
 
 # --- the queue and a person's decisions -----------------------------------------------------------------------
