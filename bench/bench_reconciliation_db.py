@@ -222,7 +222,6 @@ def main() -> None:
         from o2c.core.db import read_session, transaction
         from o2c.core.errors import Conflict
         from o2c.ledger import service as ledger
-        from o2c.payments import service as payments
         from o2c.payments.models import Settlement
         from o2c.receivables import matching, service
         from o2c.receivables.models import BankStatementLine
