@@ -7,6 +7,10 @@ amounts are read (o2c.billing.service.lock_invoices), so two payments never both
 one invoice. Locks are taken in this order: the customer's account (only to use its credit), the
 invoices, the payment number series, the journal counter.
 
+Many payments at once (a statement's auto lines) go through `record_payments`, which records a batch as
+one-by-one recording would, with a handful of statements for the whole batch; `record_payment` is a
+batch of one.
+
 A payment from a statement line or a card capture carries its source_ref: the same (company, source,
 source_ref) is one payment, whoever asks twice and however concurrently (a unique key; the loser of a
 race rolls back to a savepoint, giving its number back, and returns the winner's payment).

@@ -4,7 +4,9 @@ decisions on the rest (docs/reconciliation.md).
 Import, in one transaction: read the file (o2c.receivables.statements: camt.053, MT940 or CSV, all or
 nothing), refuse a statement imported before (its fingerprint, naming the first import), store the
 statements and their lines, match the lines against the open invoices, the customers' IBANs and names
-(o2c.receivables.matching), and record a payment for every line matched automatically. The others wait:
+(o2c.receivables.matching), and book the first batch of lines matched automatically. `book_pending`
+books the other auto lines, a batch per transaction, so a large statement holds the company's counters
+for one batch at a time; an auto line without a payment is one not booked yet. The others wait:
 suggested lines with their proposal, unmatched lines in the queue; money going out is not_incoming.
 
 A person then confirms a suggestion, matches a line to invoices or to a customer by hand, or ignores it
@@ -323,7 +325,7 @@ def book_pending(actor: Actor, company_id: int, statement_ids: list[int] | None 
     if statement_ids is not None:
         if not statement_ids:
             return Booking()
-        with read_session() as s:  # start at the statements' first line, not at the company's first
+        with read_session(engine) as s:  # start at the statements' first line, not at the company's first
             after = (s.scalar(select(func.min(BankStatementLine.id)).where(
                 BankStatementLine.statement_id.in_(statement_ids))) or 1) - 1
     total = Booking()
