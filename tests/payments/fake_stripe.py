@@ -167,6 +167,9 @@ class FakeStripe:
         self._faults: list[_Fault] = []
         self._declines: list[tuple[str, str, str]] = []
         self._customers: dict[str, Customer] = {}
+        # A test token (pm_card_visa...) used in an intent becomes a payment method of its own, as at
+        # Stripe: its new id -> the token it came from. Later charges must name the new id.
+        self._made_from: dict[str, str] = {}
         self._authentications = 0  # off-session intents still to fail with authentication_required
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
@@ -353,9 +356,13 @@ class FakeStripe:
             raise _refuse("this fake implements only card PaymentIntents with capture_method=manual and "
                           "confirm=true", param="capture_method")
         method = form.get("payment_method", "")
-        if method not in TEST_PAYMENT_METHODS and method not in NEEDS_AUTHENTICATION:
+        token = self._made_from.get(method, method)
+        if token not in TEST_PAYMENT_METHODS and token not in NEEDS_AUTHENTICATION:
             raise _refuse(f"No such PaymentMethod: '{method}'", code="resource_missing", param="payment_method")
         customer, off_session = self._kept_for(form, method)
+        if method == token:  # a test token: this intent's card is a new payment method
+            method = f"pm_fake{next(self._ids):06d}"
+            self._made_from[method] = token
         intent = Intent(
             id=f"pi_fake{next(self._ids):06d}", amount=amount, currency=currency, payment_method=method,
             status="requires_capture", description=form.get("description"),
@@ -364,7 +371,7 @@ class FakeStripe:
             setup_future_usage=form.get("setup_future_usage"),
         )
         self._intents[intent.id] = intent
-        decline = self._declines.pop(0) if self._declines else TEST_PAYMENT_METHODS.get(method)
+        decline = self._declines.pop(0) if self._declines else TEST_PAYMENT_METHODS.get(token)
         if off_session and not decline and self._authentications:
             # Nobody can authenticate off session: Stripe fails the attempt instead of asking.
             self._authentications -= 1
@@ -377,7 +384,7 @@ class FakeStripe:
                                          "message": message}
             raise StripeError(402, "card_error", message, code=code, decline_code=decline_code,
                               payment_intent=intent.as_json())
-        if method in NEEDS_AUTHENTICATION:
+        if token in NEEDS_AUTHENTICATION:
             intent.status = "requires_action"
         else:
             intent.amount_capturable = amount

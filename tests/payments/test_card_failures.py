@@ -81,7 +81,9 @@ def test_a_timeout_while_the_customer_is_made_makes_one_customer_and_one_authori
     [kept_for] = stripe.customers
     [intent] = stripe.intents.values()
     assert held["gateway_customer_ref"] == intent.customer == kept_for
-    assert stripe.customers[kept_for].payment_methods == ["pm_card_visa"]
+    # the test token became a payment method of its own, kept for the customer: later charges name it
+    assert intent.payment_method != "pm_card_visa"
+    assert stripe.customers[kept_for].payment_methods == [intent.payment_method]
 
 
 def test_the_worker_settles_an_attempt_left_pending_and_leaves_old_ones_to_a_person(api, world, stripe, caplog):

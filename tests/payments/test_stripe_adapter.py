@@ -209,11 +209,16 @@ def test_the_first_authorisation_keeps_the_card_for_a_new_customer_and_a_later_o
         "capture_method": "manual", "confirm": "true", "customer": first.customer_ref,
         "setup_future_usage": "off_session",
     }
-    assert stripe.customers[first.customer_ref].payment_methods == ["pm_card_visa"]
+    # the test token became a payment method of its own, kept for the customer: that is what later charges name
+    assert first.payment_method_ref != "pm_card_visa"
+    assert stripe.customers[first.customer_ref].payment_methods == [first.payment_method_ref]
     gateway.capture(first.gateway_ref, D("60.00"), "USD", idempotency_key="o30:capture")  # the rest is released
+    with pytest.raises(InvalidRequest):  # the token itself was never kept
+        gateway.authorise(D("40.00"), "USD", "pm_card_visa", idempotency_key="o30:token", off_session=True,
+                          customer_ref=first.customer_ref)
 
-    later = gateway.authorise(D("40.00"), "USD", "pm_card_visa", idempotency_key="o30:reauth", off_session=True,
-                              customer_ref=first.customer_ref)
+    later = gateway.authorise(D("40.00"), "USD", first.payment_method_ref, idempotency_key="o30:reauth",
+                              off_session=True, customer_ref=first.customer_ref)
     assert (later.status, later.amount, later.customer_ref) == (AUTHORISED, D("40.00"), first.customer_ref)
     sent = posts(stripe)[-1]
     assert (sent.path, sent.form["customer"], sent.form["off_session"], sent.form["confirm"]) == (
@@ -231,7 +236,7 @@ def test_a_card_is_kept_for_a_customer_given_and_a_declined_one_names_the_custom
     auth = gateway.authorise(D("30.00"), "USD", "pm_card_mastercard", idempotency_key="o31:auth:2",
                              save_for_later=True, customer_ref=made_for)
     assert auth.customer_ref == made_for and len(posts(stripe, "/v1/customers")) == 1  # none made for the 2nd
-    assert stripe.customers[made_for].payment_methods == ["pm_card_mastercard"]
+    assert stripe.customers[made_for].payment_methods == [auth.payment_method_ref]
 
 
 def test_stripe_refuses_an_off_session_charge_of_a_card_not_kept_for_that_customer(stripe, gateway):
@@ -254,8 +259,8 @@ def test_an_issuer_wanting_the_absent_customer_to_authenticate_is_a_decline(stri
     stripe.require_authentication_next()
     for _ in range(2):  # the same key again: the same "no"
         with pytest.raises(Declined) as declined:
-            gateway.authorise(D("10.00"), "USD", "pm_card_visa", idempotency_key="o33:reauth", off_session=True,
-                              customer_ref=first.customer_ref)
+            gateway.authorise(D("10.00"), "USD", first.payment_method_ref, idempotency_key="o33:reauth",
+                              off_session=True, customer_ref=first.customer_ref)
         assert (declined.value.code, declined.value.decline_code, declined.value.customer_ref) == (
             "authentication_required", "authentication_required", first.customer_ref)
     assert stripe.intents[declined.value.gateway_ref].status == "requires_payment_method"

@@ -144,6 +144,7 @@ class Outcome:
     decline_code: str | None = None
     error: InvalidRequest | None = None
     customer_ref: str | None = None
+    payment_method_ref: str | None = None
 
 
 REAUTH = "reauth"  # the key kind of a shipment's re-authorisation (_prepare_capture)
@@ -177,7 +178,7 @@ def _send_authorisation(gw: CardGateway, cp: CardPayment) -> Outcome:
     except InvalidRequest as exc:
         return Outcome("invalid", error=exc)
     status = rules.AUTHORISED if auth.status == GW_AUTHORISED else rules.ACTION_REQUIRED
-    return Outcome(status, auth.gateway_ref, customer_ref=auth.customer_ref)
+    return Outcome(status, auth.gateway_ref, customer_ref=auth.customer_ref, payment_method_ref=auth.payment_method_ref)
 
 
 def _check_authentication(gw: CardGateway, cp: CardPayment) -> Outcome:
@@ -212,6 +213,7 @@ def _record_authorisation(session: Session, actor: Actor, cp_id: int, outcome: O
     cp.status, cp.updated_at = outcome.status, now
     cp.gateway_ref = outcome.gateway_ref or cp.gateway_ref
     cp.gateway_customer_ref = outcome.customer_ref or cp.gateway_customer_ref
+    cp.gateway_payment_method_ref = outcome.payment_method_ref or cp.gateway_payment_method_ref
     amount = plain(round_money(cp.authorised_amount, cp.currency))
     if outcome.status == rules.AUTHORISED:
         cp.authorised_at, cp.expires_at = now, rules.expires_at(now)
@@ -453,7 +455,8 @@ def _prepare_capture(session: Session, actor: Actor, company_id: int, shipment_i
             return None
         last = paid_with[-1]
         cp = CardPayment(company_id=company_id, order_id=order.id, customer_id=order.customer_id, gateway=last.gateway,
-                         payment_method_token=last.payment_method_token, idempotency_key=_new_key(REAUTH, sh.id),
+                         payment_method_token=last.gateway_payment_method_ref or last.payment_method_token,
+                         idempotency_key=_new_key(REAUTH, sh.id),
                          gateway_customer_ref=last.gateway_customer_ref, currency=order.currency,
                          authorised_amount=amount, captured_amount=ZERO, refunded_amount=ZERO, status=rules.PENDING,
                          created_at=now, updated_at=now)

@@ -144,6 +144,9 @@ class Authorisation:
     amount: Decimal
     currency: str
     customer_ref: str | None = None  # the gateway's customer the card is kept for (save_for_later, off_session)
+    # The card as the gateway kept it, when that differs from the token sent (a test token such as
+    # Stripe's pm_card_visa becomes a payment method of its own): later charges must name this one.
+    payment_method_ref: str | None = None
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,9 @@ class CardPayment(Base):
     # The gateway's customer the card is kept for (`cus_...` at Stripe), so a later shipment can charge it
     # without the customer at the checkout. Set by the order's first authorisation, copied to later ones.
     gateway_customer_ref: Mapped[str | None] = mapped_column(String(255))
+    # The card as the gateway kept it for later charges, when that is not the token sent (a test token
+    # becomes a payment method of its own): a re-authorisation names this one.
+    gateway_payment_method_ref: Mapped[str | None] = mapped_column(String(255))
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
     currency: Mapped[str] = mapped_column(String(3))
     authorised_amount: Mapped[Decimal] = mapped_column(ExactDecimal(4))

@@ -204,6 +204,7 @@ class StripeGateway:
             amount=self._amount(intent, "amount"),
             currency=_currency(intent),
             customer_ref=customer,
+            payment_method_ref=_kept_method(intent),
         )
 
     def capture(self, gateway_ref: str, amount: Decimal, currency: str, *, idempotency_key: str) -> Capture:
@@ -430,6 +431,14 @@ def _field_for(param: object, default: str) -> str:
     if param.startswith("metadata[") and param.endswith("]"):
         return f"metadata.{param[len('metadata['):-1]}"
     return PARAM_FIELD.get(param, param)
+
+
+def _kept_method(intent: dict) -> str | None:
+    """The payment method the intent used (a string id, or an expanded object), if it is a pm_ id."""
+    method = intent.get("payment_method")
+    if isinstance(method, dict):
+        method = method.get("id")
+    return method if isinstance(method, str) and PAYMENT_METHOD_TOKEN.fullmatch(method) else None
 
 
 def _text(obj: dict, name: str) -> str:
