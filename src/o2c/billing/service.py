@@ -19,9 +19,9 @@ from o2c.billing.models import CreditNote, CreditNoteLine, DocumentSeries, Invoi
 from o2c.billing.terms import Terms, due_date
 from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
-from o2c.core.errors import Conflict, ErrorList, NotFound
+from o2c.core.errors import Conflict, ErrorList
 from o2c.core.events import emit
-from o2c.core.listing import newest_first
+from o2c.core.listing import newest_first, own_one
 from o2c.core.models import Company
 from o2c.core.money import ZERO, round_money
 from o2c.customers import service as customers
@@ -116,11 +116,7 @@ def invoice_shipment(session: Session, actor: Actor, company_id: int, shipment_i
 
 def get_invoice(session: Session, actor: Actor, company_id: int, invoice_id: int) -> Invoice:
     """A portal user sees the invoices of their own customer only; anyone else's is not found."""
-    inv = session.scalar(select(Invoice).where(Invoice.id == invoice_id, Invoice.company_id == company_id)
-                         .options(selectinload(Invoice.lines)))
-    if inv is None or (actor.customer_id is not None and inv.customer_id != actor.customer_id):
-        raise NotFound(f"invoice {invoice_id} not found")
-    return inv
+    return own_one(session, Invoice, actor, company_id, invoice_id, "invoice", selectinload(Invoice.lines))
 
 
 def list_invoices(session: Session, actor: Actor, company_id: int, *, customer_id: int | None = None,
@@ -376,11 +372,7 @@ def credit_invoice(session: Session, actor: Actor, company_id: int, invoice_id: 
 
 def get_credit_note(session: Session, actor: Actor, company_id: int, note_id: int) -> CreditNote:
     """A portal user sees the credit notes of their own customer only; anyone else's is not found."""
-    note = session.scalar(select(CreditNote).where(CreditNote.id == note_id, CreditNote.company_id == company_id)
-                          .options(selectinload(CreditNote.lines)))
-    if note is None or (actor.customer_id is not None and note.customer_id != actor.customer_id):
-        raise NotFound(f"credit note {note_id} not found")
-    return note
+    return own_one(session, CreditNote, actor, company_id, note_id, "credit note", selectinload(CreditNote.lines))
 
 
 def list_credit_notes(session: Session, actor: Actor, company_id: int, *, customer_id: int | None = None,

@@ -31,7 +31,7 @@ from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
 from o2c.core.errors import NotFound, ValidationFailed
 from o2c.core.events import emit
-from o2c.core.listing import newest_first
+from o2c.core.listing import newest_first, own_one
 from o2c.core.models import Company
 from o2c.core.money import round_money
 from o2c.customers.models import Customer, CustomerAccount
@@ -250,11 +250,7 @@ def run(session: Session, actor: Actor, company_id: int, as_of: date | None = No
 
 def get_reminder(session: Session, actor: Actor, company_id: int, reminder_id: int) -> Reminder:
     """A portal user sees their own customer's reminders only; anyone else's is not found."""
-    rem = session.scalar(select(Reminder).where(Reminder.id == reminder_id, Reminder.company_id == company_id)
-                         .options(selectinload(Reminder.items)))
-    if rem is None or (actor.customer_id is not None and rem.customer_id != actor.customer_id):
-        raise NotFound(f"reminder {reminder_id} not found")
-    return rem
+    return own_one(session, Reminder, actor, company_id, reminder_id, "reminder", selectinload(Reminder.items))
 
 
 def list_reminders(session: Session, actor: Actor, company_id: int, *, customer_id: int | None = None,

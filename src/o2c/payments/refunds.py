@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
 from o2c.core.db import read_session, transaction
-from o2c.core.errors import Conflict, NotFound, ValidationFailed
+from o2c.core.errors import Conflict, ValidationFailed
 from o2c.core.events import emit
-from o2c.core.listing import newest_first
+from o2c.core.listing import newest_first, own_one
 from o2c.core.models import Company
 from o2c.core.money import ZERO, plain, round_money
 from o2c.ledger import rules as ledger_rules
@@ -65,13 +65,7 @@ def view(refund: Refund) -> dict:
 
 def get(session: Session, actor: Actor, company_id: int, refund_id: int, *, lock: bool = False) -> Refund:
     """A portal user sees their own customer's refunds only; anyone else's is not found."""
-    stmt = select(Refund).where(Refund.id == refund_id, Refund.company_id == company_id)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    refund = session.scalar(stmt)
-    if refund is None or (actor.customer_id is not None and refund.customer_id != actor.customer_id):
-        raise NotFound(f"refund {refund_id} not found")
-    return refund
+    return own_one(session, Refund, actor, company_id, refund_id, "refund", lock=lock)
 
 
 def list_refunds(session: Session, actor: Actor, company_id: int, *, customer_id: int | None = None,

@@ -34,7 +34,7 @@ from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, ErrorList, NotFound, O2CError, ValidationFailed
 from o2c.core.events import emit
-from o2c.core.listing import newest_first
+from o2c.core.listing import newest_first, own_one
 from o2c.core.models import Company
 from o2c.core.money import ZERO, round_money
 from o2c.customers import service as customers
@@ -462,10 +462,7 @@ def write_off(session: Session, actor: Actor, company_id: int, invoice_id: int, 
 
 def get_payment(session: Session, actor: Actor, company_id: int, payment_id: int) -> Payment:
     """A portal user sees their own customer's payments only; anyone else's is not found."""
-    pay = session.scalar(select(Payment).where(Payment.id == payment_id, Payment.company_id == company_id))
-    if pay is None or (actor.customer_id is not None and pay.customer_id != actor.customer_id):
-        raise NotFound(f"payment {payment_id} not found")
-    return pay
+    return own_one(session, Payment, actor, company_id, payment_id, "payment")
 
 
 def list_payments(session: Session, actor: Actor, company_id: int, *, customer_id: int | None = None,

@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session, selectinload
 from o2c.catalog.models import Product
 from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
-from o2c.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from o2c.core.errors import Conflict, Forbidden, ValidationFailed
 from o2c.core.events import emit
-from o2c.core.listing import newest_first
+from o2c.core.listing import newest_first, own_one
 from o2c.core.models import Company
 from o2c.core.money import ZERO, plain, round_money
 from o2c.customers.models import Customer
@@ -54,13 +54,7 @@ AUTHORISED_ACTION = "return_authorised"
 
 def get_return(session: Session, actor: Actor, company_id: int, return_id: int, *, lock: bool = False) -> Return:
     """A portal user sees the returns of their own customer only; anyone else's is not found."""
-    stmt = select(Return).where(Return.id == return_id, Return.company_id == company_id)
-    if lock:
-        stmt = stmt.with_for_update(of=Return)
-    ret = session.scalar(stmt.options(selectinload(Return.lines)))
-    if ret is None or (actor.customer_id is not None and ret.customer_id != actor.customer_id):
-        raise NotFound(f"return {return_id} not found")
-    return ret
+    return own_one(session, Return, actor, company_id, return_id, "return", selectinload(Return.lines), lock=lock)
 
 
 def list_returns(session: Session, actor: Actor, company_id: int, *, status: str | None = None,
