@@ -1,0 +1,1 @@
+"""Credit: scoring a customer from its financial statements and its payment history."""
