@@ -237,6 +237,8 @@ def _a_return(cid: int, actors: dict[str, Actor], shipped: list[dict], when: dat
     with read_session() as s:
         delivered = [sh for sh in shipped if fulfillment.get_shipment(s, actors["keeper"], cid, sh["id"]).status == "delivered"]
     for sh in delivered:
+        if sh["ship_to"].get("country") != "US":
+            continue  # the carriers' return rate tables are domestic: a return label from abroad is not offered
         line = next((li for li in sh["lines"] if li["shipped_qty"] >= 2 and li["shipped_qty"] % 1 == 0), None)
         if line is None:
             continue
