@@ -83,5 +83,6 @@ def test_history_that_cannot_be_true_is_refused_naming_the_invoice_and_field():
     assert refused([Invoice(date(2026, 1, 1), date(2026, 1, 31), D(0))]) == [("invoices[0].amount", "not_positive")]
     assert refused([Invoice(date(2026, 1, 1), date(2026, 1, 31), 12.5)]) == [("invoices[0].amount", "not_positive")]
     assert refused([Invoice(None, date(2026, 1, 31), D(5))]) == [("invoices[0].issued", "required")]
+    assert refused([ok, (date(2026, 1, 5), date(2026, 2, 4), D(5))]) == [("invoices[1]", "not_an_invoice")]
     assert refused([ok], disputes=-1, bounced_payments="2") == [
         ("disputes", "not_a_count"), ("bounced_payments", "not_a_count")]

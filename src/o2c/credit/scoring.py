@@ -313,6 +313,9 @@ def _check_count(errors: ErrorList, name: str, value: object) -> None:
 def _check_invoices(invoices: list[Invoice], as_of: date, errors: ErrorList) -> None:
     for i, inv in enumerate(invoices):
         at = f"invoices[{i}]"
+        if not isinstance(inv, Invoice):
+            errors.add(at, "not_an_invoice", f"{at} must be an invoice (issued, due, amount, paid)")
+            continue
         for name in ("issued", "due"):
             if not isinstance(getattr(inv, name), date):
                 errors.add(f"{at}.{name}", "required", f"{at}.{name} must be a date")
@@ -358,6 +361,8 @@ def payment_behaviour(invoices: list[Invoice], *, as_of: date, disputes: int = 0
     if not isinstance(invoices, (list, tuple)):
         errors.add("invoices", "not_a_list", "invoices must be a list")
         invoices = []
+    if not isinstance(as_of, date):
+        raise ValidationFailed.one("as_of", "required", "as_of must be a date")
     _check_invoices(list(invoices), as_of, errors)
     _check_count(errors, "disputes", disputes)
     _check_count(errors, "bounced_payments", bounced_payments)
