@@ -439,11 +439,12 @@ def _current_reason(fa: FinancialAnalysis | None) -> Reason:
     cr = fa.current_ratio
     if not cr.computed:
         return Reason("current ratio", 0, "no current liabilities: nothing falls due within the year")
+    shown = f"current ratio {plain(cr.value)}"
     if cr.value >= Decimal("1.5"):
-        return Reason("current ratio", 0, f"current ratio {plain(cr.value)}: short-term debts well covered (1.5 or more)")
+        return Reason("current ratio", 0, f"{shown}: short-term debts well covered (1.5 or more)")
     if cr.value >= 1:
-        return Reason("current ratio", 5, f"current ratio {plain(cr.value)}: short-term debts just covered (1 to 1.5)")
-    return Reason("current ratio", 10, f"current ratio {plain(cr.value)}: current assets do not cover current liabilities")
+        return Reason("current ratio", 5, f"{shown}: short-term debts just covered (1 to 1.5)")
+    return Reason("current ratio", 10, f"{shown}: current assets do not cover current liabilities")
 
 
 def _coverage_reason(fa: FinancialAnalysis | None) -> Reason:
