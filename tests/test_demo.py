@@ -175,3 +175,12 @@ def test_the_same_seed_gives_the_same_demo(db, monkeypatch):
     dispose_engines()
     _empty(db)
     assert snapshot() == first
+
+
+def test_the_default_demo_runs_to_the_end(db, monkeypatch):
+    """`bash scripts/run` loads the default demo (300 orders, seed 42): every step of it goes through."""
+    point_smtp_at(monkeypatch, free_port())
+    report = run_demo(console=_console())
+    assert report.failures == [] and report.orders_pushed == 300
+    assert report.fulfilment.failures == [] and report.fulfilment.returns == 1
+    assert report.cash.failures == [] and report.cash.invoices > 0 and report.cash.reminded
