@@ -28,6 +28,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pycountry
@@ -256,6 +257,7 @@ _OFAC_COUNTRIES = {
 }
 
 
+@lru_cache(maxsize=4096)
 def country_key(country: str | None) -> str | None:
     """ISO 3166 alpha-2 for a code or name (OFAC's spellings included); the lower-cased name otherwise."""
     if not country or country.strip().lower() in (NULL, "undetermined"):
@@ -325,6 +327,7 @@ class _Name:
     kind: str
     norm: str
     tokens: frozenset[str]
+    countries: frozenset[str]
 
 
 def _aligned(words: list[str], order: list[str]) -> str:
@@ -426,10 +429,11 @@ class ScreeningIndex:
         for e in sanctions.entries.values():
             if wanted and e.type not in wanted:
                 continue
+            countries = e.countries
             for text, kind in [(e.name, "name")] + [(a.name, a.kind) for a in e.aliases]:
                 norm = normalise(text)
                 if norm:
-                    self.names.append(_Name(e, text, kind, norm, frozenset(norm.split())))
+                    self.names.append(_Name(e, text, kind, norm, frozenset(norm.split()), countries))
         postings: dict[str, list[int]] = defaultdict(list)
         for i, n in enumerate(self.names):
             for key in set().union(*(_keys(t) for t in n.tokens)):
@@ -476,7 +480,7 @@ class ScreeningIndex:
                     continue
                 reasons = [f"{'name' if n.kind == 'name' else n.kind + ' alias'} {n.text!r} ~ {pname!r}: "
                            + ", ".join(f"{k} {v:.0f}" for k, v in parts.items())]
-                entry_countries = n.entry.countries
+                entry_countries = n.countries
                 if country and entry_countries:
                     if country in entry_countries:
                         score += COUNTRY_AGREES
