@@ -59,6 +59,7 @@ def test_ageing_and_dso_of_invoices_at_several_ages(api, world):
     assert (usd["total"], usd["unapplied_credit"], usd["net"]) == ("84.41", "5.00", "79.41")
     per = {row["customer_id"]: row for row in usd["customers"]}
     assert set(per) == {ids["BIGBUY"], ids["LOYAL"]}
+    assert (per[ids["BIGBUY"]]["code"], per[ids["BIGBUY"]]["name"]) == ("BIGBUY", "BIGBUY Inc.")  # readable
     assert per[ids["BIGBUY"]]["buckets"] == {"current": "0.00", "1-30": "0.00", "31-60": "8.50", "61-90": "0.00",
                                              "90+": "45.63"}
     assert (per[ids["BIGBUY"]]["total"], per[ids["BIGBUY"]]["unapplied_credit"], per[ids["BIGBUY"]]["net"]) == (

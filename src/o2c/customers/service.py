@@ -99,6 +99,14 @@ def find(session: Session, company_id: int, *, customer_id: int | None = None, c
     return (row[0], row[1]) if row else None
 
 
+def labels(session: Session, company_id: int, customer_ids) -> dict[int, tuple[str, str]]:
+    """Code and legal name of the company's customers named, for reports."""
+    rows = session.execute(select(Customer.id, Customer.code, Customer.legal_name)
+                           .join(CustomerAccount, CustomerAccount.customer_id == Customer.id)
+                           .where(CustomerAccount.company_id == company_id, Customer.id.in_(list(customer_ids))))
+    return {cid: (code, name) for cid, code, name in rows}
+
+
 def lock_account(session: Session, company_id: int, customer_id: int) -> CustomerAccount:
     """This company's account with the customer, locked until the transaction ends: what uses the
     customer's unapplied credit takes it first, so two uses never both spend the same credit."""

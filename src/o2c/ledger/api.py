@@ -143,6 +143,8 @@ def journal_csv(ctx: LedgerDep, date_from: date | None = None, date_to: date | N
 
 class CustomerAgeingOut(OutModel):
     customer_id: int
+    code: str
+    name: str
     buckets: dict[str, DecimalStr]
     total: DecimalStr
     unapplied_credit: DecimalStr

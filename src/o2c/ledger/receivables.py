@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from o2c.core.money import ZERO, round_money
+from o2c.customers import service as customer_service
 from o2c.ledger import rules
 from o2c.ledger.models import JournalEntry, JournalLine
 from o2c.ledger.service import accounts
@@ -117,9 +118,12 @@ def ageing(session: Session, company_id: int, as_of: date, due_dates: DueDates) 
             unapplied = sum((it.amount for it in held_), round_money(ZERO, cur))
             return {"buckets": buckets, "total": total, "unapplied_credit": unapplied, "net": total - unapplied}
 
-        customers = [{"customer_id": cust, **row([it for it in mine if it.customer_id == cust],
-                                                 [it for it in credit if it.customer_id == cust])}
-                     for cust in sorted({it.customer_id for it in mine + credit})]
+        ids = sorted({it.customer_id for it in mine + credit})
+        names = customer_service.labels(session, company_id, ids)
+        customers = [{"customer_id": cust, "code": names[cust][0], "name": names[cust][1],
+                      **row([it for it in mine if it.customer_id == cust],
+                            [it for it in credit if it.customer_id == cust])}
+                     for cust in ids]
         out.append({"currency": cur, "as_of": as_of, **row(mine, credit), "customers": customers})
     return out
 
