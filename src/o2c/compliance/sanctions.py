@@ -14,8 +14,10 @@ compliance officer believes. Addresses and aliases whose ent_num is not in sdn.c
 kept aside in `SanctionsList.orphans` rather than attached to nothing.
 
 Screening compares normalised names (diacritics folded, `rapidfuzz.utils.default_process`, legal-form
-words such as LLC / Ltd / GmbH / S.A. dropped) with token-sort and token-set ratios and Jaro-Winkler, and
-moves the score with the party's country against the entry's address countries. An inverted index on name
+words such as LLC / Ltd / GmbH / S.A. dropped). Two names match only when their words agree (each word
+found on the other side within a typo or so: `words_agree`), then score by token-sort and token-set
+ratios and Jaro-Winkler (`name_score`), moved by the party's country against the entry's address
+countries. docs/sanctions-screening.md has the rules and the measured quality. An inverted index on name
 tokens and their 4-character prefixes and suffixes picks the candidates, so one party is compared with the
 few list names it could match, never with all of them.
 """
