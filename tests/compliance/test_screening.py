@@ -26,6 +26,7 @@ def test_names_are_compared_without_case_accents_punctuation_or_legal_forms():
     assert normalise("I.P.C. MARKETING LIMITED") == "ipc marketing"
     assert normalise("LUHANSK PEOPLE'S REPUBLIC") == "luhansk peoples republic"
     assert normalise("Acme GmbH & Co. KG") == "acme"
+    assert normalise("Homa Shipping Compnay Limitde") == "homa shipping"  # legal forms with a typo
     assert normalise("LLC") == "llc"  # nothing but a legal form: kept rather than emptied
 
 

@@ -280,8 +280,10 @@ def country_key(country: str | None) -> str | None:
 NOISE = frozenset("""
 llc ltd limited inc incorporated corp corporation co company plc lp llp gmbh mbh ag kg ug sa sas sarl sl
 srl sro spa bv nv oy ab as asa aps pte pty bhd sdn kk ooo oao zao pao jsc ojsc cjsc pjsc ltda cia
-cv rl doo dd the and of
+cv rl doo dd sac sal saa saic ao the and of
 """.split())
+# Long legal-form words are dropped with a typo too ("Limitde", "Compnay"): a customer file has them.
+LONG_NOISE = tuple(w for w in NOISE if len(w) >= 6)
 
 COUNTRY_AGREES = 5.0  # points added when the party's country is one of the entry's address countries
 COUNTRY_CONFLICTS = 10.0  # points taken off when the entry has countries and the party's is not one
@@ -299,7 +301,8 @@ def normalise(name: str) -> str:
     folded = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), folded).replace("&", " and ")
     folded = re.sub(r"['\u2019`]", "", folded)  # PEOPLE'S = PEOPLES, Mas'ud = Masud
     tokens = default_process(folded).split()
-    kept = [t for t in tokens if t not in NOISE]
+    kept = [t for t in tokens if t not in NOISE
+            and not (len(t) >= 6 and any(similar_words(t, w) for w in LONG_NOISE))]
     while len(kept) > 1 and kept[-1] == "de":  # what "S.A. DE C.V." leaves behind
         kept.pop()
     return " ".join(kept or tokens)
