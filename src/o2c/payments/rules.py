@@ -23,7 +23,7 @@ from decimal import Decimal
 from o2c.billing.rules import invoice_number
 from o2c.billing.terms import discount_amount, discount_tax_share, parse_terms
 from o2c.core.errors import ErrorList, ValidationFailed
-from o2c.core.money import ZERO, UnknownCurrency, minor_units, round_money
+from o2c.core.money import ZERO, known_currencies, round_money
 from o2c.ledger.rules import METHODS
 
 PAYMENT_SERIES = "PAY"
@@ -100,13 +100,7 @@ def check_payment(errors: ErrorList, *, method: object, source: object, source_r
         errors.add("source", "unknown", f"source {source!r} is not one of {', '.join(SOURCES)}")
     elif source != MANUAL and not (isinstance(source_ref, str) and source_ref.strip()):
         errors.add("source_ref", "required", f"a payment from a {source} names it in source_ref")
-    currency_ok = False
-    try:
-        if isinstance(currency, str):
-            minor_units(currency)
-            currency_ok = True
-    except UnknownCurrency:
-        pass
+    currency_ok = isinstance(currency, str) and currency in known_currencies()
     if not currency_ok:
         errors.add("currency", "unknown", f"{currency!r} is not an ISO 4217 currency")
     elif currency != account_currency:
