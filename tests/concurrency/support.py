@@ -1,5 +1,8 @@
-"""What the concurrency tests share: a count of the transactions the database made us retry."""
+"""What the concurrency tests share: a count of the transactions the database made us retry, a pool
+wide enough for their threads, and an equipped API client."""
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 from o2c.core import db as o2c_db
 
@@ -19,3 +22,28 @@ def count_retries(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(o2c_db, "is_retryable", counting)
     return retried
+
+
+def wide_pool(monkeypatch, size: int = 10) -> None:
+    """A connection pool wide enough for the test's threads (fresh engines: the old ones are disposed)."""
+    from o2c.core.db import dispose_engines
+    from o2c.core.settings import get_settings
+
+    monkeypatch.setenv("O2C_POOL_SIZE", str(size))
+    get_settings.cache_clear()
+    dispose_engines()
+
+
+@contextmanager
+def equipped_api(world: dict):
+    """An API client speaking as the world's users, the warehouse equipped (carriers, boxes, bins)."""
+    from fastapi.testclient import TestClient
+
+    from o2c.web.app import create_app
+    from tests.conftest import Api
+    from tests.shipping_world import equip
+
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        api = Api(client, world["keys"])
+        equip(api)
+        yield api

@@ -7,23 +7,18 @@ import queue
 import threading
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from o2c.billing import service as billing
 from o2c.billing.models import Invoice
 from o2c.core import clock
 from o2c.core.auth import SYSTEM
-from o2c.core.db import dispose_engines, read_session, transaction
-from o2c.core.settings import get_settings
+from o2c.core.db import read_session, transaction
 from o2c.ledger import rules as ledger_rules
 from o2c.ledger.models import JournalEntry, LedgerAccount
-from o2c.web.app import create_app
-from tests.concurrency.support import count_retries
+from tests.concurrency.support import count_retries, equipped_api, wide_pool
 from tests.concurrency.test_fulfilment_races import shipped_shipment
-from tests.conftest import Api
 from tests.fulfillment.flow import MONDAY
-from tests.shipping_world import equip
 from tests.world import make
 
 pytestmark = pytest.mark.postgres_only
@@ -34,14 +29,10 @@ SHIPMENTS, THREADS = 20, 4
 @pytest.fixture
 def shipped(pg, monkeypatch):
     """The world with 20 shipped shipments of one order each, none invoiced yet (no dispatcher runs)."""
-    monkeypatch.setenv("O2C_POOL_SIZE", "10")
-    get_settings.cache_clear()
-    dispose_engines()
+    wide_pool(monkeypatch)
     clock.freeze(MONDAY)
     world = make()
-    with TestClient(create_app(), raise_server_exceptions=False) as client:
-        api = Api(client, world["keys"])
-        equip(api)
+    with equipped_api(world) as api:
         ids = [shipped_shipment(api, lines=(("WIDGET", "2"),))["id"] for _ in range(SHIPMENTS)]
     yield world["ids"]["company"], ids, count_retries(monkeypatch)
     clock.freeze(None)

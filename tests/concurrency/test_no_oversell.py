@@ -17,16 +17,15 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from o2c.core.auth import SYSTEM, actor_for_user
-from o2c.core.db import dispose_engines, read_session, transaction
+from o2c.core.db import read_session, transaction
 from o2c.core.models import User
-from o2c.core.settings import get_settings
 from o2c.inventory import service as inventory
 from o2c.inventory.models import Reservation, Stock
 from o2c.inventory.schemas import StockSet
 from o2c.orders import service as orders
 from o2c.orders.models import Order, OrderLine
 from o2c.orders.schemas import OrderIn
-from tests.concurrency.support import count_retries
+from tests.concurrency.support import count_retries, wide_pool
 from tests.world import make
 
 CLIENTS = 50
@@ -35,9 +34,7 @@ CLIENTS = 50
 @pytest.fixture
 def race(pg, monkeypatch):
     """The demo world, a connection pool wide enough for the clients, and a count of retried errors."""
-    monkeypatch.setenv("O2C_POOL_SIZE", "30")
-    get_settings.cache_clear()
-    dispose_engines()
+    wide_pool(monkeypatch, 30)
     world = make()
     retried = count_retries(monkeypatch)
     with read_session() as s:

@@ -9,24 +9,19 @@ import threading
 from decimal import Decimal as D
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from o2c.billing import service as billing
 from o2c.core import clock
-from o2c.core.db import dispose_engines, read_session, transaction
+from o2c.core.db import read_session, transaction
 from o2c.core.errors import ValidationFailed
-from o2c.core.settings import get_settings
 from o2c.payments import service as payments
 from o2c.payments.models import Payment, Settlement
-from o2c.web.app import create_app
 from tests.books import assert_ledger_agrees
-from tests.concurrency.support import count_retries
+from tests.concurrency.support import count_retries, equipped_api, wide_pool
 from tests.concurrency.test_fulfilment_races import finished, held_open, meanwhile
-from tests.conftest import Api
 from tests.fulfillment.flow import MONDAY
 from tests.payments.support import actor, invoiced
-from tests.shipping_world import equip
 from tests.world import make
 
 pytestmark = pytest.mark.postgres_only
@@ -35,14 +30,10 @@ pytestmark = pytest.mark.postgres_only
 @pytest.fixture
 def desk(pg, monkeypatch):
     """BIGBUY's invoice INV-2026-000001 for 21.25; the cashier as an actor."""
-    monkeypatch.setenv("O2C_POOL_SIZE", "10")
-    get_settings.cache_clear()
-    dispose_engines()
+    wide_pool(monkeypatch)
     clock.freeze(MONDAY)
     world = make()
-    with TestClient(create_app(), raise_server_exceptions=False) as client:
-        api = Api(client, world["keys"])
-        equip(api)
+    with equipped_api(world) as api:
         inv = invoiced(api)
         yield api, world["ids"], actor(world, "cashier"), inv, count_retries(monkeypatch)
     clock.freeze(None)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from o2c.billing.models import InvoiceDispute
@@ -21,13 +20,10 @@ from o2c.dunning import service as dunning
 from o2c.dunning.models import Reminder, ReminderItem
 from o2c.ledger import service as ledger
 from o2c.ledger.models import JournalEntry
-from o2c.web.app import create_app
-from tests.concurrency.support import count_retries
+from tests.concurrency.support import count_retries, equipped_api, wide_pool
 from tests.concurrency.test_fulfilment_races import finished, held_open, meanwhile
-from tests.conftest import Api
 from tests.dunning.support import invoiced, on
 from tests.fulfillment.flow import ok
-from tests.shipping_world import equip
 from tests.world import make
 
 pytestmark = pytest.mark.postgres_only
@@ -37,14 +33,10 @@ pytestmark = pytest.mark.postgres_only
 def overdue(pg, monkeypatch):
     """Two BIGBUY invoices and one of LOYAL's, 21 days overdue on 20 January 2027 (the second level,
     fee 5.00); the API, the biller as an actor, the company."""
-    monkeypatch.setenv("O2C_POOL_SIZE", "10")
-    get_settings.cache_clear()
-    dispose_engines()
+    wide_pool(monkeypatch)
     on(2026, 11, 30)
     world = make()
-    with TestClient(create_app(), raise_server_exceptions=False) as client:
-        api = Api(client, world["keys"])
-        equip(api)
+    with equipped_api(world) as api:
         invs = [invoiced(api, "BIGBUY", [("WIDGET", "12")], "6.2"), invoiced(api, "BIGBUY", [("GADGET", "2")], "2.6"),
                 invoiced(api, "LOYAL", [("WIDGET", "10")], "5.2")]
         on(2027, 1, 20)
