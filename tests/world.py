@@ -25,6 +25,15 @@ ROLES = {
     "keeper": ["warehouse"],
     "biller": ["billing"],
     "cashier": ["receivables"],
+    "onboarder": ["master_data"],
+    "steward": ["data_steward"],
+    "compliance": ["compliance_officer"],
+    "analyst": ["credit_analyst"],
+    "analyst2": ["credit_analyst"],
+    "manager": ["credit_manager"],
+    "manager2": ["credit_manager"],
+    "fraudcop": ["fraud_analyst"],
+    "auditor": ["auditor"],
 }
 
 CHICAGO = {"name": "Receiving", "line1": "100 W Randolph St", "city": "Chicago", "region": "IL",

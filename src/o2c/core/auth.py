@@ -39,6 +39,17 @@ PERMISSIONS = {
     "reconciliation.write": "import bank statements, confirm, re-match or ignore their lines",
     "dunning.write": "send payment reminders, set a customer's reminder opt-out, open and resolve disputes",
     "payments.card": "authorise a card payment for an order (portal: own orders only)",
+    "kyc.review": "review KYC documents; activate, suspend or block customers",
+    "masterdata.approve": "approve or reject another user's change to a customer's sensitive fields "
+                          "(bank account, billing address, payment terms)",
+    "screening.write": "load sanctions lists and decide screening hits (true match or false positive)",
+    "credit.write": "record customers' financial statements, score them, ask for credit limit changes",
+    "credit.approve": "approve or reject credit holds routed to the user's role, and credit limit changes",
+    "fraud.review": "approve or reject orders waiting for fraud review",
+    "fraud.train": "train the fraud model on the order history",
+    "audit.read": "read and verify the audit log; run the segregation-of-duties report",
+    "privacy.write": "export or erase a person's data on request",
+    "sod.configure": "change the segregation-of-duties conflict matrix",
     "users.write": "create users and API keys",
     "company.write": "change the company's settings (price-override threshold, lead time, time zone)",
 }
@@ -57,6 +68,13 @@ ROLES: dict[str, frozenset[str]] = {
     "billing": frozenset({"read", "billing.write", "ledger.read", "dunning.write"}),
     # Accounts receivable: cash in, bank statements, reminders. Kept apart from issuing credit notes.
     "receivables": frozenset({"read", "payments.write", "reconciliation.write", "dunning.write", "ledger.read"}),
+    # Customers, credit and compliance (issue 5): each decision sits with its own role.
+    "data_steward": frozenset({"read", "masterdata.approve"}),
+    "compliance_officer": frozenset({"read", "kyc.review", "screening.write", "privacy.write", "audit.read"}),
+    "credit_analyst": frozenset({"read", "credit.write", "credit.approve"}),
+    "credit_manager": frozenset({"read", "credit.write", "credit.approve"}),
+    "fraud_analyst": frozenset({"read", "fraud.review", "fraud.train"}),
+    "auditor": frozenset({"read", "audit.read", "ledger.read"}),
     # A customer's portal user: own records only (enforced by customer_id on the actor).
     "customer": frozenset({"read", "orders.write", "returns.request", "payments.card"}),
 }

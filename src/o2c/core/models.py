@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from o2c.core.db import Base, ExactDecimal, Id, JsonType, UtcDateTime
@@ -48,6 +48,12 @@ class Company(Base):
     bic: Mapped[str | None] = mapped_column(String(11))
     # A short payment up to this (company currency) may be written off; None means none may.
     write_off_tolerance: Mapped[Decimal | None] = mapped_column(ExactDecimal(4))
+    # Credit: an order from a customer with an invoice overdue by more than this many days is held.
+    # None: overdue invoices alone hold nothing.
+    credit_overdue_days: Mapped[int | None] = mapped_column(Integer)
+    # Fraud: an order scoring at or above this (0..1) waits in the fraud review queue.
+    fraud_review_threshold: Mapped[Decimal] = mapped_column(ExactDecimal(4), default=Decimal("0.7"),
+                                                            server_default="0.7")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -98,8 +104,41 @@ class AuditRecord(Base):
     to_status: Mapped[str | None] = mapped_column(String(30))
     reason: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict | None] = mapped_column(JsonType)
+    # The hash chain (o2c.core.audit): each record's position, the hash of the one before, the hash of
+    # its data (kept when personal data in `data` is erased), and its own hash. Set when sealed.
+    seq: Mapped[int | None] = mapped_column(Id, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    data_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+    redacted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
-    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id", "id"),)
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id", "id"),
+                      Index("ix_audit_log_unsealed", "id", sqlite_where=text("seq IS NULL"),
+                            postgresql_where=text("seq IS NULL")))
+
+
+class AuditChainHead(Base):
+    """The end of the audit hash chain (one row): sealing locks it, so records chain in one order."""
+
+    __tablename__ = "audit_chain_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Id)
+    hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SodRule(Base):
+    """A segregation-of-duties conflict, as data: one user may not do both duties on the same record
+    (o2c.core.sod); users whose roles hold both are listed in the conflict report."""
+
+    __tablename__ = "sod_rules"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    duty_a: Mapped[str] = mapped_column(String(60))
+    duty_b: Mapped[str] = mapped_column(String(60))
+    description: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class OutboxEvent(Base):

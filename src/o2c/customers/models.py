@@ -4,10 +4,10 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from o2c.core.db import Base, ExactDecimal, Id, UtcDateTime
+from o2c.core.db import Base, ExactDecimal, Id, JsonType, UtcDateTime
 
 
 class AddressColumns:
@@ -33,7 +33,95 @@ class Customer(Base):
     # The customer's electronic address for e-invoices (PEPPOL BT-49) and its scheme (EAS code, e.g. 0088).
     endpoint_id: Mapped[str | None] = mapped_column(String(80))
     endpoint_scheme: Mapped[str | None] = mapped_column(String(4))
+    # prospect -> pending_kyc -> active -> suspended | blocked (o2c.customers.onboarding); only an active
+    # customer's orders pass the customer gate. Customers created directly by master data start active.
+    status: Mapped[str] = mapped_column(String(20), default="active", server_default="active")
+    trading_names: Mapped[list | None] = mapped_column(JsonType)
+    registration_id: Mapped[str | None] = mapped_column(String(60))
+    # Global parent of a regional subsidiary: credit exposure and limits roll up to the top of the tree.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    # Set on a record merged into another (its golden record); the merged record stays for history.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    # A sanctions screening hit awaits a decision (or was confirmed): the customer's orders wait.
+    compliance_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    screened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    screened_list_id: Mapped[int | None] = mapped_column(Id)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CustomerContact(Base):
+    """A person at the customer: the personal data privacy requests are about."""
+
+    __tablename__ = "customer_contacts"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(80))  # e.g. buyer, accounts payable, director
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    phone: Mapped[str | None] = mapped_column(String(40))  # E.164
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Set when the contact's personal data was erased (pseudonymised) on request.
+    erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class KycDocument(Base):
+    """A document received for know-your-customer checks; `kind` is one of the checklist's items."""
+
+    __tablename__ = "kyc_documents"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20), default="received")  # received, accepted, rejected
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    review_note: Mapped[str | None] = mapped_column(Text)
+
+
+class CustomerChange(Base):
+    """A change to a sensitive field (bank account, credit limit, billing address, payment terms): asked
+    by one user, applied only when a second user approves it. Approved changes are the field's versions."""
+
+    __tablename__ = "customer_changes"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    field: Mapped[str] = mapped_column(String(40))
+    old_value: Mapped[dict | None] = mapped_column(JsonType)
+    new_value: Mapped[dict] = mapped_column(JsonType)
+    status: Mapped[str] = mapped_column(String(20))  # pending, approved, rejected, withdrawn
+    version: Mapped[int | None] = mapped_column(Integer)  # the field's version number once approved
+    reason: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_customer_changes_customer", "customer_id", "field", "id"),
+                      Index("ix_customer_changes_status", "company_id", "status", "id"))
+
+
+class CustomerMerge(Base):
+    """A duplicate merged into its golden record: what each field kept and where it came from."""
+
+    __tablename__ = "customer_merges"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    survivor_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    merged_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    survivorship: Mapped[dict] = mapped_column(JsonType)  # field -> {"value", "from", "rule"}
+    merged_snapshot: Mapped[dict] = mapped_column(JsonType)  # the merged record as it was
+    moved: Mapped[dict] = mapped_column(JsonType)  # table -> count of rows moved to the survivor
+    merged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    merged_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class CustomerAddress(AddressColumns, Base):
@@ -66,6 +154,10 @@ class CustomerAccount(Base):
     ship_complete: Mapped[bool] = mapped_column(Boolean, default=False)
     # A standing line discount in percent, applied to list prices.
     discount_pct: Mapped[Decimal] = mapped_column(ExactDecimal(4), default=Decimal(0))
+    # In the account's currency. None: no limit is set, and orders are not checked against one.
+    credit_limit: Mapped[Decimal | None] = mapped_column(ExactDecimal(4))
+    # On a group's top account: the limit for the exposure of the whole group (it and all below it).
+    group_credit_limit: Mapped[Decimal | None] = mapped_column(ExactDecimal(4))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

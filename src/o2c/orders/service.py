@@ -27,7 +27,7 @@ from o2c.customers.models import CustomerAccount
 from o2c.customers.rules import Address, address_errors
 from o2c.inventory import service as inventory
 from o2c.inventory.rules import Need
-from o2c.orders import rules
+from o2c.orders import gates, rules
 from o2c.orders.models import Order, OrderHold, OrderLine
 from o2c.orders.schemas import LinePatch, OrderIn, OrderLineIn, OrderLineOut, OrderPatch
 
@@ -189,6 +189,8 @@ class _Change:
     products: dict[int, Product]
     records: list[tuple] = field(default_factory=list)  # (action, from, to, reason, data, event?)
     takes: list[tuple] = field(default_factory=list)  # (line, Take)
+    opened: list[OrderHold] = field(default_factory=list)  # gate holds placed by this change
+    closed: list[tuple[str, str]] = field(default_factory=list)  # (gate kind, why) cleared by this change
 
     def move(self, to: str, action: str, reason: str | None, data: dict | None) -> None:
         before = self.order.status
@@ -215,6 +217,11 @@ class _Change:
                 emit(session, f"order.{to}", {"order_id": order.id, "number": order.number, "from": before or "new",
                                               "to": to, "action": action},
                      company_id=order.company_id, entity_id=order.id)
+        for hold in self.opened:
+            gates.opened(session, self.actor, order.company_id, order.id, hold.kind, hold.reasons)
+        for kind, why in self.closed:
+            gates.closed(session, self.actor, order.company_id, order.id, kind, why)
+        self.opened, self.closed = [], []
         session.flush()
         return order
 
@@ -274,8 +281,9 @@ def _evaluate(change: _Change, *, action: str, reason: str | None = None,
     order = change.order
     missing_tax = _price(change)
     found = rules.hold_reasons(_facts(change, missing_tax))
+    _gate(change, found)
     before = order.status
-    _sync_holds(order, found)
+    _sync_holds(change, found)
     if found.by_kind.get(rules.HOLD_VALIDATION) or found.by_kind.get(rules.HOLD_DUPLICATE):
         order.needed_correction = True
     order.updated_at = clock.now()
@@ -292,6 +300,25 @@ def _evaluate(change: _Change, *, action: str, reason: str | None = None,
         change.move(rules.VALIDATED, action, reason, None)
         if order.auto_confirm:
             _reserve(change, "confirmed")
+
+
+def _released(order: Order) -> dict[str, OrderHold]:
+    """Per kind, the latest hold a person released that still counts (no later change superseded it)."""
+    return {h.kind: h for h in order.holds if not h.active and h.released_by is not None and not h.superseded}
+
+
+def _gate(change: _Change, found: rules.HoldReasons) -> None:
+    """Run the gates (customer status, compliance, credit, fraud) on an order that passes validation.
+    An order that does not keeps the gate holds it has: they are decided once it is valid again."""
+    order = change.order
+    if found.clean:
+        ctx = gates.GateContext(change.session, change.actor, change.company, change.account, order,
+                                released=_released(order))
+        found.by_kind.update(gates.check(ctx))
+        return
+    for h in order.holds:
+        if h.active and h.kind in gates.kinds():
+            found.by_kind[h.kind] = [FieldError(r["field"], r["code"], r["message"]) for r in h.reasons]
 
 
 def _price(change: _Change) -> list[int]:
@@ -373,10 +400,13 @@ def _facts(change: _Change, missing_tax: list[int]) -> rules.OrderFacts:
     )
 
 
-def _sync_holds(order: Order, found: rules.HoldReasons) -> None:
-    """One active hold per kind with the current reasons; a hold whose reasons are gone is released."""
+def _sync_holds(change: _Change, found: rules.HoldReasons) -> None:
+    """One active hold per kind with the current reasons; a hold whose reasons are gone is released.
+    Gate holds placed or cleared here are noted on the change, for their queues (see finish)."""
+    order = change.order
     now = clock.now()
     active = {h.kind: h for h in order.holds if h.active}
+    gate_kinds = gates.kinds()
     for kind, reasons in found.by_kind.items():
         if not reasons:
             continue
@@ -384,12 +414,17 @@ def _sync_holds(order: Order, found: rules.HoldReasons) -> None:
         if kind in active:
             active[kind].reasons = payload
         else:
-            order.holds.append(OrderHold(kind=kind, reasons=payload, active=True, created_at=now, superseded=False))
+            hold = OrderHold(kind=kind, reasons=payload, active=True, created_at=now, superseded=False)
+            order.holds.append(hold)
+            if kind in gate_kinds:
+                change.opened.append(hold)
     for kind, hold in active.items():
         if not found.by_kind.get(kind):
             hold.active = False
             hold.released_at = now
             hold.release_reason = "corrected: the order passes this check now"
+            if kind in gate_kinds:
+                change.closed.append((kind, hold.release_reason))
 
 
 def _reserve_lines(change: _Change, lines: list[OrderLine]) -> None:
@@ -648,6 +683,8 @@ def cancel(session: Session, actor: Actor, company_id: int, order_id: int, reaso
     for h in order.holds:
         if h.active:
             h.active, h.released_at, h.release_reason = False, now, "order cancelled"
+            if h.kind in gates.kinds():
+                change.closed.append((h.kind, "order cancelled"))
     order.updated_at = now
     order.version += 1
     change.move(rules.CANCELLED, "cancelled", reason, {"released_qty": plain(released)})
@@ -672,6 +709,11 @@ def release_hold(session: Session, actor: Actor, company_id: int, order_id: int,
             )
     elif hold.kind == rules.HOLD_DUPLICATE:
         require(actor, "holds.release")
+    elif hold.kind in gates.kinds():
+        raise Conflict(
+            f"a {hold.kind} hold is decided in its own queue ({_GATE_QUEUES.get(hold.kind, hold.kind)})",
+            hold_id=hold.id, kind=hold.kind,
+        )
     else:
         raise Conflict(
             "a validation hold clears when the order is corrected; fix the fields it names",
@@ -682,3 +724,91 @@ def release_hold(session: Session, actor: Actor, company_id: int, order_id: int,
     change.note(f"{hold.kind}_hold_released", reason, {"hold_id": hold.id})
     _evaluate(change, action="rechecked")
     return change.finish()
+
+
+# ---------------------------------------------------------------- gate holds (decided in their areas' queues)
+
+_GATE_QUEUES = {
+    "customer": "the customer must be active: /customers/{id}/activate",
+    "compliance": "a compliance officer decides the screening hit: /screening/hits",
+    "credit": "credit approves or rejects it: /approvals",
+    "fraud": "a fraud analyst reviews it: /fraud-reviews",
+}
+
+
+def _active_gate_hold(order: Order, kind: str) -> OrderHold:
+    if order.status == rules.CANCELLED:
+        raise Conflict(f"order {order.number} was cancelled; there is nothing left to decide",
+                       current_status=order.status)
+    hold = next((h for h in order.holds if h.active and h.kind == kind), None)
+    if hold is None:
+        raise Conflict(f"order {order.number} has no {kind} hold waiting", current_status=order.status, kind=kind)
+    return hold
+
+
+def release_gate_hold(session: Session, actor: Actor, company_id: int, order_id: int, kind: str, reason: str,
+                      data: dict | None = None) -> Order:
+    """A person of the gate's area approved its hold: release it and check the order again (it moves on
+    unless another hold remains). The caller checked the person's right to decide (permission, SoD)."""
+    change = _load_for_change(session, actor, company_id, order_id, permission=None)
+    order = change.order
+    hold = _active_gate_hold(order, kind)
+    now = clock.now()
+    hold.active, hold.released_at, hold.released_by, hold.release_reason = False, now, actor.user_id, reason
+    change.note(f"{kind}_hold_released", reason, {"hold_id": hold.id, **(data or {})})
+    order.version += 1
+    _evaluate(change, action="rechecked")
+    return change.finish()
+
+
+def reject_gate_hold(session: Session, actor: Actor, company_id: int, order_id: int, kind: str, reason: str,
+                     data: dict | None = None) -> Order:
+    """A person of the gate's area rejected its hold: the order is cancelled with that reason."""
+    change = _load_for_change(session, actor, company_id, order_id, permission=None)
+    order = change.order
+    hold = _active_gate_hold(order, kind)
+    _refuse_if_in_fulfilment(session, order)
+    now = clock.now()
+    for h in order.holds:
+        if h.active:
+            h.active, h.released_at, h.release_reason = False, now, f"{kind} rejected: {reason}"
+            if h.kind != kind and h.kind in gates.kinds():
+                change.closed.append((h.kind, "order cancelled"))
+    hold.released_by = actor.user_id
+    released = inventory.release(session, order.id)
+    for li in order.lines:
+        li.reserved_qty = li.backordered_qty = ZERO
+    order.updated_at = now
+    order.version += 1
+    change.move(rules.CANCELLED, f"{kind}_rejected", reason, {"hold_id": hold.id, "released_qty": plain(released),
+                                                             **(data or {})})
+    return change.finish()
+
+
+def recheck(session: Session, actor: Actor, company_id: int, order_id: int, reason: str) -> Order:
+    """Check an order's gates again after something they read changed. A held order whose reasons are
+    gone moves on. A live order not yet in the warehouse that a gate now holds (the customer was
+    blocked, a screening hit opened) goes on hold and gives back its stock. Orders in the warehouse
+    are left to it."""
+    from o2c.fulfillment import service as fulfillment  # fulfilment builds on orders, not the reverse
+
+    change = _load_for_change(session, actor, company_id, order_id, permission=None)
+    order = change.order
+    if order.status not in rules.LIVE:
+        return order
+    if order.status != rules.HELD:
+        if fulfillment.open_shipment_numbers(session, order.id):
+            return order
+        ctx = gates.GateContext(session, actor, change.company, change.account, order, released=_released(order))
+        if not gates.check(ctx):
+            return order
+    _evaluate(change, action="rechecked", reason=reason)
+    return change.finish()
+
+
+def recheck_customer(session: Session, actor: Actor, customer_id: int, reason: str) -> list[Order]:
+    """Check again every live order of the customer, in every company, in id order (see recheck)."""
+    rows = session.execute(select(Order.id, Order.company_id)
+                           .where(Order.customer_id == customer_id, Order.status.in_(sorted(rules.LIVE)))
+                           .order_by(Order.id)).all()
+    return [recheck(session, actor, company_id, oid, reason) for oid, company_id in rows]

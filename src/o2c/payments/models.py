@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from o2c.core.db import Base, ExactDecimal, Id, UtcDateTime
@@ -44,6 +44,11 @@ class Payment(Base):
     journal_entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # A payment that did not clear (a bounced cheque, a returned direct debit): reversed in the ledger,
+    # its invoices open again. Counts against the customer's payment behaviour.
+    bounced_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    bounce_reason: Mapped[str | None] = mapped_column(Text)
+    bounced_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     __table_args__ = (
         UniqueConstraint("company_id", "number"),
