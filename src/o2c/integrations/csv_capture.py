@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 from sqlalchemy import JSON, String, Table, and_, bindparam, cast, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -43,7 +44,7 @@ from o2c.customers.models import Customer, CustomerAccount, CustomerAddress
 from o2c.customers.rules import Address, address_errors
 from o2c.inventory.models import Reservation, Stock, Warehouse
 from o2c.inventory.rules import Need, plan_reservation
-from o2c.orders import rules
+from o2c.orders import gates, rules
 from o2c.orders.models import Order, OrderHold, OrderLine
 from o2c.orders.schemas import OrderIn
 
@@ -110,6 +111,8 @@ class Prepared:
     outcomes: list[Captured | Refused]
     works: list[_Work]
     stock_added: dict[int, Decimal]
+    actor: Actor | None = None
+    company_id: int | None = None
 
 
 def capture_batch(session: Session, actor: Actor, company_id: int, orders: Sequence[OrderIn],
@@ -195,12 +198,13 @@ def prepare_batch(session: Session, actor: Actor, company_id: int, orders: Seque
             key = (o.account.customer_id, o.data.po_number)
             if o.data.po_number and key in own_pos and key not in live_pos:
                 live_pos[key] = own_pos[key]
+    gate = _gate(session, actor, company, {o.account.customer_id for o in priced})
     order_ids = _next_ids(session, Order.__table__, len(priced))
     line_ids = iter(_next_ids(session, OrderLine.__table__, sum(len(o.data.lines) for o in priced)))
 
     works: list[_Work] = []
     for o, oid in zip(priced, order_ids):
-        works.append(_decide(actor, company, o, oid, line_ids, products, live_pos, today))
+        works.append(_decide(actor, company, o, oid, line_ids, products, live_pos, today, gate))
         if o.data.po_number:
             live_pos.setdefault((o.account.customer_id, o.data.po_number), oid)
 
@@ -214,7 +218,7 @@ def prepare_batch(session: Session, actor: Actor, company_id: int, orders: Seque
                 own_pos.setdefault((w.account.customer_id, w.data.po_number), w.order["id"])
     for w in works:
         outcomes[w.index] = Captured(w.order["id"], _number(w.order["id"]), w.order["status"])
-    return Prepared(outcomes, works, touched)  # type: ignore[arg-type]
+    return Prepared(outcomes, works, touched, actor, company_id)  # type: ignore[arg-type]
 
 
 def forget(own_pos: dict[tuple[int, str], int], prepared: Prepared) -> None:
@@ -225,9 +229,15 @@ def forget(own_pos: dict[tuple[int, str], int], prepared: Prepared) -> None:
 
 
 def write_batch(session: Session, prepared: Prepared) -> None:
-    """Write a prepared batch: a few multi-row statements (COPY on PostgreSQL)."""
+    """Write a prepared batch: a few multi-row statements (COPY on PostgreSQL). Then the queues of
+    the gate holds placed (credit approvals, fraud reviews) are opened, now that the orders exist."""
     if prepared.works:
         _write(session, prepared.works, prepared.stock_added)
+    gate_kinds = gates.kinds()
+    for w in prepared.works:
+        for h in w.holds:
+            if h["kind"] in gate_kinds:
+                gates.opened(session, prepared.actor, prepared.company_id, w.order["id"], h["kind"], h["reasons"])
 
 
 def unknown(session: Session, ref: Reference, codes: set[str], skus: set[str]) -> tuple[set[str], set[str]]:
@@ -467,10 +477,28 @@ def _price(index: int, data: OrderIn, acc: _Account, ship_to: dict, products: di
     return _Priced(index, data, acc, ship_to, priced, t, order_discount)
 
 
+def _gate(session: Session, actor: Actor, company: Company, customer_ids: set[int]):
+    """The order gates (o2c.orders.gates) for the orders of this batch: customers and their accounts are
+    read once for the batch (the gates find them in the session), and the batch's running figures
+    (credit exposure, order velocity) are shared from order to order."""
+    accounts = {a.customer_id: a for a in session.scalars(
+        select(CustomerAccount).where(CustomerAccount.company_id == company.id,
+                                      _in(session, CustomerAccount.__table__.c.customer_id, customer_ids)))}
+    # held here: the session keeps loaded objects only while something refers to them
+    customers = session.scalars(select(Customer).where(_in(session, Customer.__table__.c.id, customer_ids))).all()
+    batch: dict = {"customers": customers}
+
+    def check(order: dict, lines: list[dict]) -> dict[str, list[FieldError]]:
+        view = SimpleNamespace(**order, lines=[SimpleNamespace(**li) for li in lines], holds=[])
+        return gates.check(gates.GateContext(session, actor, company, accounts[order["customer_id"]], view,
+                                             batch=batch))
+    return check
+
+
 def _decide(actor: Actor, company: Company, o: _Priced, oid: int, line_ids, products: dict[str, _Product | None],
-            live_pos, today: date) -> _Work:
-    """Check the priced order (orders.rules.hold_reasons) and write down its rows: held with every
-    reason, or validated (and confirmed later, once its stock is reserved)."""
+            live_pos, today: date, gate=None) -> _Work:
+    """Check the priced order (orders.rules.hold_reasons, then the gates) and write down its rows: held
+    with every reason, or validated (and confirmed later, once its stock is reserved)."""
     now = clock.now()
     data, acc, ship_to, t = o.data, o.account, o.ship_to, o.totals
     lines, line_facts = [], []
@@ -513,6 +541,8 @@ def _decide(actor: Actor, company: Company, o: _Priced, oid: int, line_ids, prod
         "order_discount_reason": data.order_discount_reason, "entered_by": actor.user_id,
         "created_at": now, "updated_at": now, "confirmed_at": None, "version": 1,
     }
+    if found.clean and gate is not None:
+        found.by_kind.update(gate(order, lines))
     w = _Work(o.index, data, acc, order, lines)
     w.holds = [
         {"order_id": oid, "kind": kind, "reasons": [e.as_dict() for e in reasons], "active": True,
