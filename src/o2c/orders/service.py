@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from o2c.catalog import service as catalog
 from o2c.catalog.models import Product
-from o2c.core import audit, clock
+from o2c.core import audit, clock, sod
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, ErrorList, FieldError, Forbidden, NotFound, ValidationFailed
 from o2c.core.events import emit
@@ -702,11 +702,7 @@ def release_hold(session: Session, actor: Actor, company_id: int, order_id: int,
         raise Conflict(f"hold {hold_id} was released already", hold_id=hold_id)
     if hold.kind == rules.HOLD_PRICING:
         require(actor, "holds.release_pricing")
-        if order.entered_by is not None and order.entered_by == actor.user_id:
-            raise Forbidden(
-                "segregation of duties: the user who entered an order cannot approve its prices",
-                rule="enter_order_vs_approve_price",
-            )
+        sod.check(session, actor, "approve_price", "enter_order", [order.entered_by])
     elif hold.kind == rules.HOLD_DUPLICATE:
         require(actor, "holds.release")
     elif hold.kind in gates.kinds():
