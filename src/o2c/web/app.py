@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 
 from o2c.billing.api import router as billing_router
 from o2c.catalog.api import router as catalog_router
+from o2c.compliance.api import router as screening_router
 from o2c.core.runtime import tune_gc
 from o2c.web.company_api import router as company_router
 from o2c.customers.api import router as customers_router
@@ -59,7 +60,7 @@ def create_app() -> FastAPI:
     api = APIRouter(prefix="/api/v1")
     for r in (company_router, customers_router, catalog_router, inventory_router, orders_router, imports_router,
               fulfillment_router, shipping_router, returns_router, billing_router, ledger_router, payments_router,
-              dunning_router, receivables_router, card_payments_router):
+              dunning_router, receivables_router, card_payments_router, screening_router):
         api.include_router(r)
     app.include_router(api)
 
