@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from o2c.billing import rules
 from o2c.billing.models import CreditNote, CreditNoteLine, DocumentSeries, Invoice, InvoiceLine
 from o2c.billing.terms import Terms, due_date
-from o2c.core import audit, clock
+from o2c.core import audit, clock, sod
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, ErrorList
 from o2c.core.events import emit
@@ -29,7 +29,7 @@ from o2c.fulfillment import service as fulfillment
 from o2c.ledger import rules as ledger_rules
 from o2c.ledger import service as ledger
 from o2c.orders import service as orders
-from o2c.payments.models import Settlement
+from o2c.payments.models import Payment, Settlement
 
 INVOICE_SERIES = "INV"
 
@@ -352,6 +352,14 @@ def credit_return(session: Session, actor: Actor, company_id: int, return_id: in
             for inv in invoices if by_invoice.get(inv.id)]
 
 
+def _payment_recorders(session: Session, invoice_id: int) -> set[int | None]:
+    """Who recorded a payment of the invoice: the payments settled against it and the settlements themselves."""
+    rows = session.execute(select(Settlement.created_by, Payment.created_by)
+                           .outerjoin(Payment, Payment.id == Settlement.payment_id)
+                           .where(Settlement.invoice_id == invoice_id)).all()
+    return {u for row in rows for u in row if u is not None}
+
+
 def credit_invoice(session: Session, actor: Actor, company_id: int, invoice_id: int, data) -> CreditNote:
     """A person's correction of an issued invoice: `data.lines` [{line_no, quantity | amount}] and
     `data.reason`. Refused, naming the field, above what a line or the invoice has left to credit; a
@@ -363,6 +371,7 @@ def credit_invoice(session: Session, actor: Actor, company_id: int, invoice_id: 
     if not (data.reason or "").strip():
         errors.add("reason", "required", "a credit note states its reason")
     errors.raise_if_any()
+    sod.check(session, actor, "issue_credit_note", "record_payment", _payment_recorders(session, inv.id))
     credits = rules.credit_lines(
         _creditable(session, [inv]),
         [rules.ManualCredit(li.line_no, li.quantity, li.amount) for li in data.lines],

@@ -175,6 +175,15 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
+@event.listens_for(Session, "before_commit")
+def _seal_audit(session: Session) -> None:
+    """Every session, at COMMIT: seal the audit records it wrote into the hash chain (o2c.core.audit)."""
+    if session.info.get("o2c_audit_unsealed"):
+        from o2c.core import audit
+
+        audit.seal_on_commit(session)
+
+
 _factories: dict[int, sessionmaker] = {}
 
 

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from o2c.catalog.models import PriceList, PriceListItem, Product, TaxRate
 from o2c.catalog.rules import TaxRateRow
-from o2c.core import clock
+from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
 from o2c.core.errors import FieldError, NotFound
 from o2c.core.models import AuditRecord, Company, OutboxEvent
@@ -643,6 +643,7 @@ def _write(session: Session, works: list[_Work], stock_added: dict[int, Decimal]
     writer(conn, OrderHold.__table__, [h for w in works for h in w.holds])
     writer(conn, Reservation.__table__, [r for w in works for r in w.reservations])
     writer(conn, AuditRecord.__table__, [a for w in works for a in w.audit])
+    audit.mark(session)  # the timeline rows are sealed into the audit chain at commit
     writer(conn, OutboxEvent.__table__, [e for w in works for e in w.events])
     if not stock_added:
         return

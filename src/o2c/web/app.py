@@ -24,6 +24,8 @@ from o2c.receivables.api import router as receivables_router
 from o2c.returns.api import router as returns_router
 from o2c.shipping.api import router as shipping_router
 from o2c.web import problems
+from o2c.web.audit_api import router as audit_router
+from o2c.web.roles_api import router as roles_router
 
 
 @asynccontextmanager
@@ -60,7 +62,7 @@ def create_app() -> FastAPI:
     api = APIRouter(prefix="/api/v1")
     for r in (company_router, customers_router, catalog_router, inventory_router, orders_router, imports_router,
               fulfillment_router, shipping_router, returns_router, billing_router, ledger_router, payments_router,
-              dunning_router, receivables_router, card_payments_router, screening_router):
+              dunning_router, receivables_router, card_payments_router, screening_router, audit_router, roles_router):
         api.include_router(r)
     app.include_router(api)
 
