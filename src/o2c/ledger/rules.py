@@ -632,6 +632,68 @@ def refund_payout(chart: Chart, *, ref: str, on: date, currency: str, amount: De
 
 
 # --------------------------------------------------------------------------------------------------
+# Bounced payments
+
+
+def payment_bounced(chart: Chart, *, payment_id: str, customer_id: str, on: date, currency: str,
+                    amount: Decimal, method: str, applications: Mapping[str, Decimal], credit: Decimal) -> Entry:
+    """A payment that did not clear (a cheque bounced, a direct debit returned), undone: Dr receivables
+    per item it had paid (the invoices owe again); Dr unapplied credits for the credit it still held,
+    under the payment as open item; Cr the method's money account for the whole payment. Every part of
+    the payment is accounted for: what it paid plus the credit it held is its amount."""
+    errors = ErrorList()
+    _text_ok(errors, "payment_id", payment_id)
+    _text_ok(errors, "customer_id", customer_id)
+    cur = currency if _currency_ok(errors, currency) else None
+    ok = _method_ok(errors, method) & _amount_ok(errors, "amount", amount, cur)
+    ok &= _amount_ok(errors, "credit", credit, cur, zero_ok=True)
+    if method == "card":
+        errors.add("method", "card", "a card payment is reversed by a refund or a chargeback, not a bounce")
+    paid = ZERO
+    for item, a in applications.items():
+        ok &= _amount_ok(errors, f"applications.{item}", a, cur)
+        paid += a if isinstance(a, Decimal) and a.is_finite() else ZERO
+    if ok and paid + credit != amount:
+        errors.add("applications", "not_whole", f"{paid} paid plus {credit} credit is not the payment's {amount}")
+    errors.raise_if_any("The bounce cannot be posted")
+    ar = chart.code(RECEIVABLES)
+    return _entry(chart, on, f"Payment {payment_id} bounced", ("payment_bounce", payment_id), currency, [
+        *(_dr(ar, a, customer_id, item) for item, a in applications.items()),
+        _dr(chart.code(UNAPPLIED_CREDITS), credit, customer_id, payment_id),
+        _cr(chart.code(METHODS[method]), amount),
+    ])
+
+
+def entry_reversed(chart: Chart, entry: Entry, *, ref: str, on: date, memo: str) -> Entry:
+    """An entry undone by its mirror image, every debit made a credit and every credit a debit, on the
+    same accounts, customers and open items: how a discount or write-off taken with a bounced payment is
+    taken back (its tax share included)."""
+    errors = ErrorList()
+    _text_ok(errors, "ref", ref)
+    _text_ok(errors, "memo", memo)
+    errors.raise_if_any("The reversal cannot be posted")
+    return _entry(chart, on, memo, ("reversal", ref), entry.currency, [
+        EntryLine(ln.account_code, debit=ln.credit, credit=ln.debit, customer_id=ln.customer_id,
+                  open_item=ln.open_item) for ln in entry.lines])
+
+
+def bounce_fee_charged(chart: Chart, *, ref: str, customer_id: str, on: date, currency: str,
+                       amount: Decimal, payment_id: str) -> Entry:
+    """The charge for a bounced payment passed on to the customer: Dr receivables (a new open item,
+    `ref`); Cr fee income."""
+    errors = ErrorList()
+    _text_ok(errors, "ref", ref)
+    _text_ok(errors, "customer_id", customer_id)
+    _text_ok(errors, "payment_id", payment_id)
+    _amount_ok(errors, "fee", amount, currency if _currency_ok(errors, currency) else None)
+    errors.raise_if_any("The bounce fee cannot be posted")
+    return _entry(chart, on, f"Bounce fee {ref} for payment {payment_id}", ("bounce_fee", ref), currency, [
+        _dr(chart.code(RECEIVABLES), amount, customer_id, ref),
+        _cr(chart.code(FEE_INCOME), amount),
+    ])
+
+
+# --------------------------------------------------------------------------------------------------
 # Rebates (contra-revenue)
 
 

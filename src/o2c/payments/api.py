@@ -9,12 +9,12 @@ from fastapi import APIRouter, Query
 
 from o2c.core.db import read_session
 from o2c.core.schemas import MAX_ID, IdPath, Page
-from o2c.payments import service
+from o2c.payments import bounces, service
 from o2c.payments.schemas import (
-    AccountOut, ApplyCreditIn, CreditApplicationOut, PaymentIn, PaymentOut, SettlementOut, WriteOffIn,
+    AccountOut, ApplyCreditIn, BounceIn, CreditApplicationOut, PaymentIn, PaymentOut, SettlementOut, WriteOffIn,
 )
 from o2c.web.deps import CtxDep, IdemKey, ReaderDep, cursor_to_id
-from o2c.web.responses import create
+from o2c.web.responses import change, create
 
 router = APIRouter(tags=["payments"])
 
@@ -64,6 +64,17 @@ def apply_credit(data: ApplyCreditIn, ctx: CtxDep, idempotency_key: IdemKey = No
 def get_payment(payment_id: IdPath, ctx: ReaderDep):
     with read_session() as s:
         return _view(s, service.get_payment(s, ctx.actor, ctx.company_id, payment_id))
+
+
+@router.post("/payments/{payment_id}/bounce", response_model=PaymentOut)
+def bounce_payment(payment_id: IdPath, data: BounceIn, ctx: CtxDep):
+    """A payment that did not clear (a cheque bounced, a direct debit returned), undone (payments.write):
+    its invoices owe again what it paid (with any discount or write-off taken with it), the credit it left
+    is taken back, and `fee`, if given, is charged to the customer. 422 naming the field for a missing
+    reason or a bad fee; 409 for a card payment, a payment bounced already (so a retry is harmless), or one
+    whose credit was used."""
+    return change(PaymentOut, lambda s: _view(s, bounces.bounce_payment(s, ctx.actor, ctx.company_id, payment_id,
+                                                                        data.reason, data.fee)))
 
 
 @router.post("/invoices/{invoice_id}/write-off", status_code=201, response_model=SettlementOut)

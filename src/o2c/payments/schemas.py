@@ -57,6 +57,11 @@ class WriteOffIn(StrictModel):
     reason: str = Field(min_length=1, max_length=200)
 
 
+class BounceIn(StrictModel):
+    reason: str = Field(max_length=500, description="why the payment did not clear: 'cheque returned: no funds'")
+    fee: Amount | None = Field(None, description="a charge passed on to the customer, as an open item of its own")
+
+
 class SettlementOut(OutModel):
     id: int
     invoice_id: int
@@ -87,6 +92,8 @@ class PaymentOut(OutModel):
     source_ref: str | None
     journal_entry_id: int | None
     created_at: datetime
+    bounced_at: datetime | None = None
+    bounce_reason: str | None = None
     settlements: list[SettlementOut]
 
 

@@ -509,6 +509,7 @@ def payment_views(session: Session, company_id: int, payments: list[Payment]) ->
             "received_on": p.received_on, "reference": p.reference, "payer_name": p.payer_name,
             "payer_iban": p.payer_iban, "source": p.source, "source_ref": p.source_ref,
             "journal_entry_id": p.journal_entry_id, "created_at": p.created_at,
+            "bounced_at": p.bounced_at, "bounce_reason": p.bounce_reason,
             "settlements": [settlement_view(s, numbers) for s in mine]})
     return out
 
