@@ -424,14 +424,14 @@ def get_hit(session: Session, actor: Actor, hit_id: int) -> dict:
     return hit_view(session, h)
 
 
-def _held_order_ids(session: Session, customer_id: int) -> list[tuple[int, int]]:
+def _held_order_ids(session: Session, customer_id: int) -> list:
     """(order id, company id) of the customer's orders on compliance hold."""
     from o2c.compliance.gate import KIND
     from o2c.orders.models import Order, OrderHold  # read only: the orders' own service moves them
 
     return list(session.execute(select(Order.id, Order.company_id).join(OrderHold, OrderHold.order_id == Order.id)
                                 .where(Order.customer_id == customer_id, OrderHold.kind == KIND,
-                                       OrderHold.active.is_(True)).order_by(Order.id)).tuples())
+                                       OrderHold.active.is_(True)).order_by(Order.id)).all())
 
 
 def decide_hit(session: Session, actor: Actor, hit_id: int, decision: str, reason: str | None) -> ScreeningHit:
