@@ -83,12 +83,12 @@ def list_loads(ctx: ReaderDep):
 
 
 @router.get("/hits", response_model=Page[HitOut])
-def list_hits(ctx: ReaderDep, status: Literal["open", "true_match", "false_positive"] | None = "open",
+def list_hits(ctx: ReaderDep, status: Literal["open", "true_match", "false_positive", "all"] = "open",
               customer_id: int | None = Query(None, ge=1, le=2**62), cursor: str | None = None,
               limit: int = Query(100, ge=1, le=500)):
     """The compliance queue: hits of this company's customers, oldest first (open ones unless `status`)."""
     with read_session() as s:
-        items = service.list_hits(s, ctx.actor, ctx.company_id, status, customer_id, cursor_to_id(cursor) or 0, limit)
+        items = service.list_hits(s, ctx.actor, ctx.company_id, None if status == "all" else status, customer_id, cursor_to_id(cursor) or 0, limit)
         return {"items": items, "next_cursor": str(items[-1]["id"]) if len(items) == limit else None}
 
 
