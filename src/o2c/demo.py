@@ -48,6 +48,7 @@ USERS = {
     "viewer": (["viewer"], "Vic Viewer (management)"),
     "biller": (["billing"], "Bea Biller (billing)"),
     "cashier": (["receivables"], "Cal Cashier (receivables)"),
+    "steward": (["data_steward"], "Stella Steward (master data approvals)"),
 }
 
 # ------------------------------------------------------------------ master data

@@ -152,14 +152,24 @@ def _slow_payer(cid: int, actors: dict[str, Actor]) -> int | None:
                           .limit(1)).first()
     if found is None:
         return None
-    transaction(lambda s: customers.update_customer(s, actors["admin"], cid, found[0],
-                                                    CustomerPatch(payment_terms_days=0)))
+    view = transaction(lambda s: customers.update_customer(s, actors["admin"], cid, found[0],
+                                                           CustomerPatch(payment_terms_days=0)))
+    _approve(cid, actors, view.get("pending_changes", []))
     return found[0]
+
+
+def _approve(cid: int, actors: dict[str, Actor], pending: list[dict]) -> None:
+    """Sensitive customer changes wait for a second user: the data steward approves the demo's."""
+    from o2c.customers import changes
+
+    for ch in pending:
+        transaction(lambda s, ch=ch: changes.approve_change(s, actors["steward"], cid, ch["id"], "demo set-up"))
 
 
 def _setup_receivables(cid: int, actors: dict[str, Actor]) -> None:
     """The company's bank details (for invoices and the statement) and customers' known accounts."""
     from o2c.core import companies
+    from o2c.customers import changes
     from o2c.receivables import bank_accounts
 
     admin, cashier = actors["admin"], actors["cashier"]
@@ -171,7 +181,9 @@ def _setup_receivables(cid: int, actors: dict[str, Actor]) -> None:
         with read_session() as s:
             if bank_accounts.find(s, ids[code], iban) is not None:  # on file since an earlier demo run
                 continue
-        transaction(lambda s, code=code, iban=iban: bank_accounts.add_account(s, cashier, cid, ids[code], iban))
+        change = transaction(lambda s, code=code, iban=iban: changes.view(
+            s, bank_accounts.add_account(s, cashier, cid, ids[code], iban)))
+        _approve(cid, actors, [change])
 
 
 def _payments(cid: int, actors: dict[str, Actor], report: CashReport, when: datetime, late: int | None) -> set[int]:

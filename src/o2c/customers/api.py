@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
 from o2c.core.db import read_session
 from o2c.core.schemas import IdPath, Page
 from o2c.customers import service
+from o2c.customers.governance_schemas import CustomerPatched
 from o2c.customers.schemas import CustomerIn, CustomerOut, CustomerPatch
 from o2c.orders.schemas import TimelineEntry
 from o2c.web.deps import CtxDep, IdemKey, ReaderDep, cursor_to_id
@@ -41,6 +43,9 @@ def customer_timeline(customer_id: IdPath, ctx: ReaderDep):
         return [TimelineEntry.model_validate(r) for r in service.timeline(s, ctx.actor, ctx.company_id, customer_id)]
 
 
-@router.patch("/{customer_id}", response_model=CustomerOut)
+@router.patch("/{customer_id}", response_model=CustomerPatched, responses={202: {"model": CustomerPatched}})
 def update_customer(customer_id: IdPath, patch: CustomerPatch, ctx: CtxDep):
-    return change(CustomerOut, lambda s: service.update_customer(s, ctx.actor, ctx.company_id, customer_id, patch))
+    """Other fields change at once; payment terms (sensitive) become a change awaiting a second user's
+    approval: 202 with it in pending_changes (o2c.customers.changes)."""
+    body = change(CustomerPatched, lambda s: service.update_customer(s, ctx.actor, ctx.company_id, customer_id, patch))
+    return JSONResponse(body, status_code=202) if body["pending_changes"] else body

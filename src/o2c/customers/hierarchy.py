@@ -12,11 +12,16 @@ from sqlalchemy.orm import Session
 
 from o2c.core import audit, events, masterdata
 from o2c.core.auth import Actor, require
-from o2c.core.errors import Conflict, ValidationFailed
+from o2c.core.errors import Conflict, FieldError, ValidationFailed
 from o2c.customers import service
 from o2c.customers.models import Customer
 
 MAX_DEPTH = 20
+
+
+def _conflict(message: str, field: str, code: str = "state", **extra) -> Conflict:
+    """A 409 whose errors name the field, like a 422 does."""
+    return Conflict(message, [FieldError(field, code, message)], **extra)
 
 
 def _parent_of(session: Session, customer_id: int) -> int | None:
@@ -64,20 +69,20 @@ def set_parent(session: Session, actor: Actor, company_id: int, customer_id: int
     require(actor, "masterdata.write")
     c, _ = service.load(session, company_id, customer_id)
     if c.merged_into_id is not None:
-        raise Conflict(f"customer {c.code} was merged into customer {c.merged_into_id}", field="customer_id")
+        raise _conflict(f"customer {c.code} was merged into customer {c.merged_into_id}", field="customer_id")
     if parent_id is not None:
         found = service.find(session, company_id, customer_id=parent_id)
         if found is None:
             raise ValidationFailed.one("parent_id", "not_found", f"customer {parent_id} not found")
         parent = found[0]
         if parent.merged_into_id is not None:
-            raise Conflict(f"customer {parent.code} was merged into customer {parent.merged_into_id}: "
+            raise _conflict(f"customer {parent.code} was merged into customer {parent.merged_into_id}: "
                            "name the golden record as parent", field="parent_id")
         if parent.id == c.id or c.id in ancestors(session, parent.id):
-            raise Conflict(f"customer {parent.code} is {c.code} or below it: a customer cannot be its own "
+            raise _conflict(f"customer {parent.code} is {c.code} or below it: a customer cannot be its own "
                            "ancestor", field="parent_id", code="cycle")
         if len(ancestors(session, parent.id)) + 1 + _height(session, c.id) > MAX_DEPTH:
-            raise Conflict(f"the group would be deeper than {MAX_DEPTH} levels", field="parent_id")
+            raise _conflict(f"the group would be deeper than {MAX_DEPTH} levels", field="parent_id")
     before = c.parent_id
     if before == parent_id:
         return tree(session, company_id, group_root(session, c.id))

@@ -154,7 +154,8 @@ def list_customers(session: Session, actor: Actor, company_id: int, after: int, 
     stmt = (
         select(Customer.id)
         .join(CustomerAccount, CustomerAccount.customer_id == Customer.id)
-        .where(CustomerAccount.company_id == company_id, Customer.id > after)
+        .where(CustomerAccount.company_id == company_id, Customer.id > after,
+               Customer.merged_into_id.is_(None))  # merged duplicates leave lists (o2c.customers.merge)
         .order_by(Customer.id)
         .limit(limit)
     )
@@ -198,12 +199,28 @@ def update_customer(session: Session, actor: Actor, company_id: int, customer_id
             before[k] = "ship_complete" if acc.ship_complete else "ship_partial"
             acc.ship_complete = v == "ship_complete"
         else:
+    pending = []
+    if {"payment_terms_days", "early_discount_pct", "early_discount_days"} & set(changes):
+        # Payment terms are sensitive: they wait for a second user's approval (o2c.customers.changes).
+        from o2c.customers import changes as sensitive
+
+        terms = {k: changes.pop(k) if k in changes else getattr(acc, k)
+                 for k in ("payment_terms_days", "early_discount_pct", "early_discount_days")}
+        if terms != {k: getattr(acc, k) for k in terms}:  # the same terms again change nothing
+            if terms["early_discount_pct"] is not None:
+                terms["early_discount_pct"] = str(terms["early_discount_pct"])
+            pending.append(sensitive.request_change(session, actor, company_id, c.id, "payment_terms", terms,
+                                                    "asked by a change of the customer"))
             before[k] = getattr(acc, k)
             setattr(acc, k, v)
-    audit.record(
-        session, actor, "customer", c.id, "updated", company_id=company_id,
-        data={"changes": {k: str(v) for k, v in changes.items()}, "before": {k: str(v) for k, v in before.items()}},
-    )
-    masterdata.bump(session, company_id)
+    if changes:
+        audit.record(
+            session, actor, "customer", c.id, "updated", company_id=company_id,
+            data={"changes": {k: str(v) for k, v in changes.items()}, "before": {k: str(v) for k, v in before.items()}},
+        )
+        masterdata.bump(session, company_id)
     session.flush()
-    return customer_view(session, company_id, customer_id)
+    view = customer_view(session, company_id, customer_id)
+    if pending:
+        view["pending_changes"] = sensitive.views(session, pending)
+    return view

@@ -75,6 +75,7 @@ class _Account:
     tax_exempt: bool
     discount_pct: Decimal
     active: bool
+    merged_into_id: int | None = None  # a duplicate merged into its golden record: its orders are refused
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,10 @@ def prepare_batch(session: Session, actor: Actor, company_id: int, orders: Seque
             errors.append(FieldError(field_, "unknown", f"no customer {value} in this company"))
         elif actor.customer_id is not None and actor.customer_id != acc.customer_id:
             errors.append(FieldError(field_, "forbidden", "a portal user orders for their own company only"))
+        elif acc.merged_into_id is not None:
+            golden = session.scalar(select(Customer.code).where(Customer.id == acc.merged_into_id))
+            errors.append(FieldError(field_, "merged", f"customer {acc.code} was merged into customer {golden}: "
+                                     "order for that one"))
         else:
             if not acc.active:
                 errors.append(FieldError(field_, "inactive", f"customer {acc.code} is not active"))
@@ -311,14 +316,16 @@ class Reference:
             c, a = Customer.__table__, CustomerAccount.__table__
             conds = ([_in(session, c.c.code, codes)] if codes else []) + ([_in(session, c.c.id, ids)] if ids else [])
             rows = session.execute(
-                select(c.c.id, c.c.code, a.c.currency, a.c.ship_complete, a.c.tax_exempt, a.c.discount_pct, a.c.active)
+                select(c.c.id, c.c.code, a.c.currency, a.c.ship_complete, a.c.tax_exempt, a.c.discount_pct, a.c.active,
+                       c.c.merged_into_id)
                 .join(a, a.c.customer_id == c.c.id)
                 .where(a.c.company_id == self.company_id, or_(*conds))
             )
             for key in [("code", x) for x in codes] + [("id", x) for x in ids]:
                 self._accounts[key] = None  # unknown unless found
             for r in rows:
-                acc = _Account(r.id, r.code, r.currency, r.ship_complete, r.tax_exempt, r.discount_pct, r.active)
+                acc = _Account(r.id, r.code, r.currency, r.ship_complete, r.tax_exempt, r.discount_pct, r.active,
+                               r.merged_into_id)
                 self._accounts[("code", r.code)] = self._accounts[("id", r.id)] = acc
         return self._accounts
 

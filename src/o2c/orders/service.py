@@ -135,6 +135,10 @@ def _customer_for(session: Session, actor: Actor, company: Company, data: OrderI
     customer, account = found
     if actor.customer_id is not None and actor.customer_id != customer.id:
         raise Forbidden("a portal user orders for their own company only")
+    if customer.merged_into_id is not None:  # a duplicate merged into its golden record (o2c.customers.merge)
+        golden = customers.find(session, company.id, customer_id=customer.merged_into_id)
+        raise ValidationFailed.one(field, "merged", f"customer {customer.code} was merged into customer "
+                                   f"{golden[0].code if golden else customer.merged_into_id}: order for that one")
     if not account.active:
         raise ValidationFailed.one(field, "inactive", f"customer {customer.code} is not active")
     if data.currency is not None and data.currency != account.currency:

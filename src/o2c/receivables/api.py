@@ -18,6 +18,8 @@ from o2c.core import idempotency
 from o2c.core.db import read_session, transaction
 from o2c.core.errors import TooLarge, ValidationFailed
 from o2c.core.schemas import MAX_ID, CurrencyCode, DecimalStr, IdPath, OutModel, Page, RecordId, StrictModel
+from o2c.customers import changes
+from o2c.customers.governance_schemas import ChangeOut
 from o2c.receivables import bank_accounts, service
 from o2c.web.deps import CtxDep, IdemKey, ReaderDep, cursor_to_id
 from o2c.web.responses import create
@@ -316,13 +318,15 @@ def list_bank_accounts(customer_id: IdPath, ctx: ReaderDep):
                 for a in bank_accounts.list_accounts(s, ctx.actor, ctx.company_id, customer_id)]
 
 
-@router.post("/customers/{customer_id}/bank-accounts", status_code=201, response_model=BankAccountOut)
+@router.post("/customers/{customer_id}/bank-accounts", status_code=202, response_model=ChangeOut)
 def add_bank_account(customer_id: IdPath, data: BankAccountIn, ctx: CtxDep, idempotency_key: IdemKey = None):
-    """Put an account the customer pays from on file (reconciliation.write): the IBAN and BIC are checked
-    (422 naming `iban` or `bic`); 409 when the customer has the IBAN already."""
-    return create(ctx, idempotency_key, f"/customers/{customer_id}/bank-accounts", data, BankAccountOut,
-                  lambda s: bank_accounts.add_account(s, ctx.actor, ctx.company_id, customer_id, data.iban, data.bic,
-                                                      data.holder_name))
+    """Ask to put an account the customer pays from on file (reconciliation.write): the IBAN and BIC are
+    checked (422 naming `iban` or `bic`); 409 when the customer has the IBAN already. A bank account is a
+    sensitive field: 202 with the change, applied when a second user approves it (o2c.customers.changes)."""
+    return create(ctx, idempotency_key, f"/customers/{customer_id}/bank-accounts", data, ChangeOut,
+                  lambda s: changes.view(s, bank_accounts.add_account(s, ctx.actor, ctx.company_id, customer_id,
+                                                                      data.iban, data.bic, data.holder_name)),
+                  status_code=202)
 
 
 @router.delete("/customers/{customer_id}/bank-accounts/{account_id}", status_code=204)

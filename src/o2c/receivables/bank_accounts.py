@@ -2,7 +2,8 @@
 
 An IBAN is kept in its electronic form (no spaces, capitals) after schwifty has checked its country,
 length, structure and check digits; a BIC is checked the same way and must be of the IBAN's country.
-A person adds and removes them here, and confirming a statement line adds the payer's IBAN when the
+A person asks to add one here (a change a second user approves: o2c.customers.changes) and removes
+them here, and confirming a statement line adds the payer's IBAN when the
 customer did not have it (o2c.receivables.service): the next statement from that account matches by
 itself. One IBAN may sit on several customers (a parent paying for its subsidiaries); the matcher
 then takes it as evidence for none of them.
@@ -19,8 +20,9 @@ from sqlalchemy.orm import Session
 from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, ErrorList, NotFound, ValidationFailed
+from o2c.customers import changes
 from o2c.customers import service as customers
-from o2c.customers.models import Customer, CustomerAccount, CustomerBankAccount
+from o2c.customers.models import Customer, CustomerAccount, CustomerBankAccount, CustomerChange
 
 _SEPARATORS = re.compile(r"[\s\-.]")
 
@@ -73,15 +75,18 @@ def find(session: Session, customer_id: int, iban: str) -> CustomerBankAccount |
 
 
 def add_account(session: Session, actor: Actor, company_id: int, customer_id: int, iban: str | None,
-                bic: str | None = None, holder_name: str | None = None) -> CustomerBankAccount:
-    """Put an account on file for the customer (reconciliation.write). 422 naming `iban` or `bic` when
-    either is not valid; 409 when the customer has that IBAN already."""
+                bic: str | None = None, holder_name: str | None = None) -> CustomerChange:
+    """Ask to put an account on file for the customer (reconciliation.write): a bank account is a
+    sensitive field, so this is a change a second user approves (o2c.customers.changes). 422 naming `iban`
+    or `bic` when either is not valid; 409 when the customer has that IBAN already."""
     require(actor, "reconciliation.write")
     customers.load(session, company_id, customer_id, actor)
     compact, bic_compact = _check(iban, bic)
     if find(session, customer_id, compact) is not None:
         raise Conflict(f"customer {customer_id} has the IBAN {compact} on file already", field="iban")
-    return _store(session, actor, company_id, customer_id, compact, bic_compact, holder_name, "added")
+    return changes.request_change(session, actor, company_id, customer_id, "bank_account",
+                                  {"action": "add", "iban": compact, "bic": bic_compact, "holder_name": holder_name},
+                                  "bank account added by receivables")
 
 
 def _store(session: Session, actor: Actor, company_id: int, customer_id: int, iban: str, bic: str | None,

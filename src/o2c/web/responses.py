@@ -13,12 +13,13 @@ from o2c.web.deps import Ctx
 
 
 def create(ctx: Ctx, key: str | None, path: str, data: BaseModel, out: type[BaseModel],
-           fn: Callable[[Session], object]) -> JSONResponse:
+           fn: Callable[[Session], object], status_code: int = 201) -> JSONResponse:
+    """`status_code` 202 for a request that is accepted but waits (a change awaiting approval)."""
     req_hash = idempotency.request_hash("POST", f"{ctx.company_id}:{path}", data.model_dump_json().encode())
 
     def work(session: Session) -> tuple[int, dict]:
         result = fn(session)
-        return 201, out.model_validate(result).model_dump(mode="json")
+        return status_code, out.model_validate(result).model_dump(mode="json")
 
     status, body, replayed = idempotency.run(ctx.actor, key, req_hash, work)
     return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"} if replayed else None)
