@@ -85,6 +85,7 @@ class CustomerOut(OutModel):
     id: int
     code: str
     legal_name: str
+    status: str  # prospect, pending_kyc, active, suspended, blocked (o2c.customers.lifecycle)
     email: str | None
     phone: str | None
     tax_id: str | None

@@ -39,13 +39,18 @@ def create_customer(session: Session, actor: Actor, company_id: int, data: Custo
         _check_address(errors, a, f"shipping_addresses[{i}]")
     _check_terms_and_endpoint(errors, data.payment_terms_days, data.early_discount_pct, data.early_discount_days,
                               data.endpoint_id, data.endpoint_scheme)
+    # VAT number, e-mail and phone are checked (and stored normalised) as on an application.
+    from o2c.customers.onboarding import check_identity
+
+    ident = check_identity(errors, data.billing_address.country, tax_id=data.tax_id, email=data.email,
+                           phone=data.phone)
     errors.raise_if_any()
     if session.scalar(select(Customer.id).where(Customer.code == data.code)) is not None:
         raise Conflict(f"a customer with code {data.code!r} exists already", field="code")
     now = clock.now()
     c = Customer(
-        code=data.code, legal_name=data.legal_name, email=data.email, phone=data.phone,
-        tax_id=data.tax_id, endpoint_id=data.endpoint_id, endpoint_scheme=data.endpoint_scheme, created_at=now,
+        code=data.code, legal_name=data.legal_name, email=ident.get("email"), phone=ident.get("phone"),
+        tax_id=ident.get("tax_id"), endpoint_id=data.endpoint_id, endpoint_scheme=data.endpoint_scheme, created_at=now,
     )
     session.add(c)
     session.flush()
@@ -66,6 +71,9 @@ def create_customer(session: Session, actor: Actor, company_id: int, data: Custo
     session.flush()
     audit.record(session, actor, "customer", c.id, "created", company_id=company_id, data={"code": c.code})
     masterdata.bump(session, company_id)
+    from o2c.customers.onboarding import screen
+
+    screen(session, actor, c.id)
     return customer_view(session, company_id, c.id)
 
 
@@ -135,7 +143,8 @@ def customer_view(session: Session, company_id: int, customer_id: int, actor: Ac
     addrs = list(session.scalars(select(CustomerAddress).where(CustomerAddress.customer_id == c.id).order_by(CustomerAddress.id)))
     billing = next((a for a in addrs if a.kind == "billing"), None)
     return {
-        "id": c.id, "code": c.code, "legal_name": c.legal_name, "email": c.email, "phone": c.phone,
+        "id": c.id, "code": c.code, "legal_name": c.legal_name, "status": c.status, "email": c.email,
+        "phone": c.phone,
         "tax_id": c.tax_id, "endpoint_id": c.endpoint_id, "endpoint_scheme": c.endpoint_scheme,
         "currency": acc.currency, "payment_terms_days": acc.payment_terms_days,
         "early_discount_pct": acc.early_discount_pct, "early_discount_days": acc.early_discount_days,

@@ -12,6 +12,7 @@ from o2c.compliance.api import router as screening_router
 from o2c.core.runtime import tune_gc
 from o2c.web.company_api import router as company_router
 from o2c.customers.api import router as customers_router
+from o2c.customers.onboarding_api import router as onboarding_router
 from o2c.customers.governance_api import router as governance_router
 from o2c.dunning.api import router as dunning_router
 from o2c.fulfillment.api import router as fulfillment_router
@@ -61,6 +62,7 @@ def create_app() -> FastAPI:
     )
     problems.install(app)
     api = APIRouter(prefix="/api/v1")
+    api.include_router(onboarding_router)  # first: /customers/applications is not a /customers/{customer_id}
     for r in (company_router, governance_router, customers_router, catalog_router, inventory_router, orders_router, imports_router,
               fulfillment_router, shipping_router, returns_router, billing_router, ledger_router, payments_router,
               dunning_router, receivables_router, card_payments_router, screening_router, audit_router, roles_router):
