@@ -303,6 +303,25 @@ def user_key(username: str = typer.Argument(...), database_url: str | None = DbO
     typer.echo(f"API key for {username!r} (shown once): {transaction(lambda s: new_key(s, username))}")
 
 
+sanctions_app = typer.Typer(help="Sanctions lists screened against.", no_args_is_help=True)
+app.add_typer(sanctions_app, name="sanctions")
+
+
+@sanctions_app.command("load")
+def sanctions_load(
+    directory: str = typer.Argument(..., help="Folder with the OFAC SDN files: sdn.csv (required), alt.csv, "
+                                              "add.csv, sdn_comments.csv."),
+    user: str = typer.Option("admin", help="The user the load is recorded as (needs screening.write)."),
+    database_url: str | None = DbOpt,
+) -> None:
+    """Load a sanctions list and screen every customer against it: prints the counts and the hits opened.
+    A broken row is named with its file and line (exit 1), and nothing is stored."""
+    from o2c.compliance.cli import load
+
+    _url(database_url)
+    raise typer.Exit(load(directory, user))
+
+
 def main() -> None:
     """Entry point: errors the product raises on purpose are printed as clear lines, not a trace."""
     from o2c.core.errors import O2CError
