@@ -15,6 +15,7 @@ from o2c.customers.api import router as customers_router
 from o2c.customers.onboarding_api import router as onboarding_router
 from o2c.customers.governance_api import router as governance_router
 from o2c.dunning.api import router as dunning_router
+from o2c.fraud.api import router as fraud_router
 from o2c.fulfillment.api import router as fulfillment_router
 from o2c.integrations.api import router as imports_router
 from o2c.inventory.api import router as inventory_router
@@ -65,7 +66,8 @@ def create_app() -> FastAPI:
     api.include_router(onboarding_router)  # first: /customers/applications is not a /customers/{customer_id}
     for r in (company_router, governance_router, customers_router, catalog_router, inventory_router, orders_router, imports_router,
               fulfillment_router, shipping_router, returns_router, billing_router, ledger_router, payments_router,
-              dunning_router, receivables_router, card_payments_router, screening_router, audit_router, roles_router):
+              dunning_router, receivables_router, card_payments_router, screening_router, audit_router, roles_router,
+              fraud_router):
         api.include_router(r)
     app.include_router(api)
 
