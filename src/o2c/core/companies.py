@@ -43,6 +43,7 @@ class CompanyOut(OutModel):
     iban: str | None = None
     bic: str | None = None
     write_off_tolerance: DecimalStr | None = None
+    credit_overdue_days: int | None = None
 
     @model_validator(mode="after")
     def _in_minor_units(self):  # stored with 4 decimals; shown as money, in the currency's minor units
@@ -69,6 +70,8 @@ class CompanyPatch(StrictModel):
     bic: str | None = Field(None, min_length=8, max_length=11)
     # Short payments up to this are written off with a reason (o2c.payments); null: none are.
     write_off_tolerance: Annotated[Decimal, Field(ge=0, le=10**9, max_digits=15, decimal_places=4)] | None = None
+    # Credit: an order from a customer with an invoice overdue by more than this many days is held; null: off.
+    credit_overdue_days: int | None = Field(None, ge=0, le=3650)
 
 
 def get(session: Session, company_id: int) -> Company:

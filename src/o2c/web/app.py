@@ -10,6 +10,7 @@ from o2c.billing.api import router as billing_router
 from o2c.catalog.api import router as catalog_router
 from o2c.compliance.api import router as screening_router
 from o2c.core.runtime import tune_gc
+from o2c.credit.api import approvals_router, router as credit_router
 from o2c.web.company_api import router as company_router
 from o2c.customers.api import router as customers_router
 from o2c.customers.onboarding_api import router as onboarding_router
@@ -67,7 +68,7 @@ def create_app() -> FastAPI:
     for r in (company_router, governance_router, customers_router, catalog_router, inventory_router, orders_router, imports_router,
               fulfillment_router, shipping_router, returns_router, billing_router, ledger_router, payments_router,
               dunning_router, receivables_router, card_payments_router, screening_router, audit_router, roles_router,
-              fraud_router):
+              fraud_router, credit_router, approvals_router):
         api.include_router(r)
     app.include_router(api)
 
