@@ -322,6 +322,27 @@ def sanctions_load(
     raise typer.Exit(load(directory, user))
 
 
+fraud_app = typer.Typer(help="Fraud screening.", no_args_is_help=True)
+app.add_typer(fraud_app, name="fraud")
+
+
+@fraud_app.command("train")
+def fraud_train(
+    company: str | None = typer.Option(None, help="Company code (needed when the user works for several)."),
+    user: str = typer.Option("admin", help="The user the training is recorded as (needs fraud.train)."),
+    seed: int = typer.Option(0, help="Random seed: the same history and seed give the same model."),
+    trees: int = typer.Option(200, help="Isolation trees."),
+    contamination: float = typer.Option(0.01, help="Share of ordinary orders the model alone may send to review."),
+    database_url: str | None = DbOpt,
+) -> None:
+    """Train the fraud model on the company's order history (with progress) and print precision and
+    recall on held-out orders: those labelled by fraud reviews, and planted anomalies."""
+    from o2c.fraud.cli import train
+
+    _url(database_url)
+    raise typer.Exit(train(company, user, seed, trees, contamination))
+
+
 def main() -> None:
     """Entry point: errors the product raises on purpose are printed as clear lines, not a trace."""
     from o2c.core.errors import O2CError
