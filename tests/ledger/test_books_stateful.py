@@ -1,7 +1,8 @@
 """The books through the real services, driven by hypothesis: random sequences of invoicing (whole and
 partial shipments), payments (exact, partial, over, on account, several invoices at once, by any method),
-credit applied, short payments written off, and credit notes (also on invoices already paid). After
-every step, on SQLite and on PostgreSQL:
+credit applied, short payments written off, credit notes (also on invoices already paid), and payments
+bounced (with or without a fee; refused, changing nothing, when their credit was spent). After every
+step, on SQLite and on PostgreSQL:
 
 - the trial balance balances in every currency;
 - the receivables subledger (per customer) equals its control accounts;
@@ -25,6 +26,7 @@ from o2c.billing.schemas import CreditLineIn, CreditNoteIn
 from o2c.core import clock
 from o2c.core.auth import SYSTEM
 from o2c.core.db import read_session, transaction
+from o2c.core.errors import Conflict
 from o2c.core.models import Company
 from o2c.core.money import ZERO
 from o2c.fulfillment.models import Shipment, ShipmentLine
@@ -33,7 +35,9 @@ from o2c.ledger import service as ledger
 from o2c.orders import service as orders
 from o2c.orders.models import OrderLine
 from o2c.orders.schemas import OrderIn
+from o2c.payments import bounces
 from o2c.payments import service as payments
+from o2c.payments.models import Payment
 from o2c.core.masterdata import CACHE
 from o2c.web import deps
 from tests.conftest import _empty
@@ -200,6 +204,29 @@ class Books(RuleBasedStateMachine):
                 else CreditLineIn(line_no=n, amount=(net / 10).quantize(D("0.01"))))
         transaction(lambda s: billing.credit_invoice(s, SYSTEM, self.cid, inv.id,
                                                      CreditNoteIn(reason="price correction", lines=[line])))
+
+    def _payments(self) -> list[int]:
+        with read_session() as s:
+            return list(s.scalars(select(Payment.id).where(Payment.company_id == self.cid,
+                                                           Payment.bounced_at.is_(None)).order_by(Payment.id)))
+
+    @precondition(lambda self: self._payments())
+    @rule(data=st.data(), fee=st.sampled_from([None, D("15.00")]))
+    def bounce(self, data, fee):
+        """A payment that did not clear: undone, or refused with nothing changed when the credit it left
+        (or a later credit note's on its invoices) was spent since."""
+        payment_id = data.draw(st.sampled_from(self._payments()))
+        before = self._invoices()
+        try:
+            transaction(lambda s: bounces.bounce_payment(s, SYSTEM, self.cid, payment_id, "returned unpaid", fee))
+        except Conflict as exc:
+            assert "reverse that" in exc.detail, exc.detail
+            assert self._invoices() == before
+            return
+        with read_session() as s:
+            assert s.get(Payment, payment_id).bounced_at is not None
+        after = {inv.id: inv.open for inv in self._invoices()}
+        assert all(after[inv.id] >= inv.open for inv in before)
 
     # ---------------------------------------------------------------- what must always hold
 
