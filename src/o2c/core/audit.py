@@ -177,8 +177,8 @@ def redact(session: Session, actor: Actor, replacements: dict[int, dict | None],
     ids = sorted(replacements)
     session.connection().execute(
         update(_T).where(_T.c.id == bindparam("rid")).values(data=bindparam("new", type_=_T.c.data.type),
-                                                             redacted_at=bindparam("at")),
-        [{"rid": i, "new": replacements[i], "at": now} for i in ids])
+                                                             redacted_at=bindparam("when")),
+        [{"rid": i, "new": replacements[i], "when": now} for i in ids])
     record(session, actor, entity, entity_id, REDACTED_ACTION, company_id=company_id, reason=reason,
            data={"redacted_ids": ids})
     return ids

@@ -30,6 +30,7 @@ from o2c.shipping.api import router as shipping_router
 from o2c.web import problems
 from o2c.web.audit_api import router as audit_router
 from o2c.web.roles_api import router as roles_router
+from o2c.customers.privacy_api import router as privacy_router
 
 
 @asynccontextmanager
@@ -68,6 +69,7 @@ def create_app() -> FastAPI:
     for r in (company_router, governance_router, customers_router, catalog_router, inventory_router, orders_router, imports_router,
               fulfillment_router, shipping_router, returns_router, billing_router, ledger_router, payments_router,
               dunning_router, receivables_router, card_payments_router, screening_router, audit_router, roles_router,
+              privacy_router,
               fraud_router, credit_router, approvals_router):
         api.include_router(r)
     app.include_router(api)
