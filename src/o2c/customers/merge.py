@@ -6,7 +6,7 @@ Survivorship (SURVIVORSHIP below, the same table in docs/master-data.md):
   empty and the survivor wins the tie;
 - email, phone, registration_id, the e-invoice address (endpoint id and scheme as one pair) and the
   parent: non-empty beats empty, the survivor wins ties;
-- trading_names: the union of both, plus the merged record's legal name when it differs;
+- trading_names: the union of both, plus the legal name not kept (a name the customer was known by);
 - compliance_hold: either one held keeps the golden record held (a sanctions question is never lost);
 - the account's terms, limits and billing address stay the survivor's: they are sensitive fields and
   change only through an approved change (o2c.customers.changes), never as a side effect of a merge.
@@ -106,10 +106,10 @@ def decide(survivor: dict, merged: dict, s_trusted: bool, m_trusted: bool, choic
         s_value, m_value = survivor.get(field), merged.get(field)
         if field in choices:
             value, source, rule = (s_value if choices[field] == "survivor" else m_value), choices[field], "chosen"
-        elif rule == "union":
-            names = list(s_value or [])
-            for n in list(m_value or []) + [merged.get("legal_name")]:
-                if n and n not in names and n != survivor.get("legal_name"):
+        elif rule == "union":  # both lists and the legal name that was not kept (legal_name is decided first)
+            names: list[str] = []
+            for n in list(s_value or []) + list(m_value or []) + [survivor.get("legal_name"), merged.get("legal_name")]:
+                if n and n not in names and n != out["legal_name"]["value"]:
                     names.append(n)
             value, source = names or None, "both"
         elif rule == "any_held":
