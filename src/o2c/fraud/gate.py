@@ -6,7 +6,6 @@ import weakref
 
 from sqlalchemy.orm import Session
 
-from o2c.core import clock
 from o2c.core.auth import Actor
 from o2c.core.errors import FieldError
 from o2c.core.models import Company
@@ -25,10 +24,8 @@ def check(ctx) -> list[FieldError]:
     if KIND in ctx.released:  # a person approved this order's fraud review
         return []
     order = ctx.order
-    velocity = ctx.batch.setdefault("fraud_times", {})  # customer -> times of this import's earlier orders
-    earlier = velocity.setdefault(order.customer_id, [])
-    a = service.assess(ctx.session, ctx.company, order, tuple(earlier))
-    earlier.append(getattr(order, "created_at", None) or clock.now())
+    # a bulk import shares ctx.batch: its orders join the customer's history (velocity) as they go
+    a = service.assess(ctx.session, ctx.company, order, ctx.batch)
     if a.score < float(ctx.company.fraud_review_threshold):
         return []
     try:

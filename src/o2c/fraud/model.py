@@ -10,8 +10,9 @@ review.
 
 Reasons. For each feature, the order's robust standardised deviation from the training orders:
 (value - median) / scale, the scale being 1.4826 MAD, else IQR / 1.349, else the standard
-deviation, else 1. The features with the largest deviation (at least MIN_DEVIATION) are the top
-reasons. This says which numbers are unusual, which is what a reviewer needs; it is not the
+deviation, else a tenth of the median (at least 0.1: a feature the history never varied is far
+off at any other value). The features with the largest deviation (at least MIN_DEVIATION) are the
+top reasons. This says which numbers are unusual, which is what a reviewer needs; it is not the
 forest's own path-length attribution.
 
 The fitted model is serialised with pickle into bytes for FraudModel.blob; it is only ever loaded
@@ -76,7 +77,8 @@ def _scale(x: np.ndarray) -> np.ndarray:
     q75, q25 = np.percentile(x, [75, 25], axis=0)
     iqr = (q75 - q25) / 1.349
     std = x.std(axis=0)
-    return np.where(mad > 0, mad, np.where(iqr > 0, iqr, np.where(std > 0, std, 1.0)))
+    constant = np.maximum(np.abs(med) * 0.1, 0.1)  # a value the history never varied from is far from it
+    return np.where(mad > 0, mad, np.where(iqr > 0, iqr, np.where(std > 0, std, constant)))
 
 
 def fit(x, *, seed: int = 0, n_estimators: int = 200, contamination: float = 0.01,

@@ -51,20 +51,20 @@ USUAL_WINDOW_DAYS = 90  # the customer's usual rate is counted over this many da
 @dataclass
 class History:
     """A customer's earlier orders in one company, enough for the rules: order times (ascending,
-    every status: a burst counts cancelled orders too), totals and line quantities per product of
-    the orders not cancelled (the baseline of what is usual)."""
+    every status: a burst counts cancelled orders too), and the totals and line quantities per
+    product, with their times, of the orders not cancelled (the baseline of what is usual)."""
 
     times: list[datetime] = field(default_factory=list)
-    totals: list[Decimal] = field(default_factory=list)
-    qty_by_product: dict[int, list[Decimal]] = field(default_factory=dict)
+    totals: list[tuple[datetime, Decimal]] = field(default_factory=list)
+    qty_by_product: dict[int, list[tuple[datetime, Decimal]]] = field(default_factory=dict)
 
     def add(self, at: datetime, total: Decimal, lines, cancelled: bool = False) -> None:
-        """Add a later order (bulk feature computation walks a customer's orders in time order)."""
+        """Add an order (bulk feature computation walks a customer's orders in time order)."""
         self.times.insert(bisect_right(self.times, at), at)
         if not cancelled:
-            self.totals.append(total)
+            self.totals.append((at, total))
             for product_id, qty in lines:
-                self.qty_by_product.setdefault(product_id, []).append(qty)
+                self.qty_by_product.setdefault(product_id, []).append((at, qty))
 
 
 @dataclass(frozen=True)
@@ -166,23 +166,25 @@ def features(f: Facts) -> Features:
     before = times[bisect_left(times, window_start):bisect_right(times, window_end)]
     usual = None
     if len(before) >= MIN_HISTORY:
-        span = (window_end - before[0]).total_seconds() / 86400
+        span = (window_end - before[0]).total_seconds() / 86400 + 1  # the days the orders cover, both ends
         usual = len(before) / min(max(span, 7.0), float(USUAL_WINDOW_DAYS))
     history_orders = bisect_right(times, f.at) + len(extra)
 
+    # What is usual is what the customer ordered before the last 24 hours: today's orders may be
+    # the attack itself (small test orders before a large one).
     total = float(f.total)
     total_ratio = None
-    if len(h.totals) >= MIN_HISTORY:
-        med = float(median(h.totals))
+    totals = [t for at, t in h.totals if at <= window_end]
+    if len(totals) >= MIN_HISTORY:
+        med = float(median(totals))
         total_ratio = total / med if med > 0 else None
 
     qty_ratio = qty_z = qty_value = qty_usual = None
     qty_sku = None
     for product_id, sku, qty in f.lines:
-        past = h.qty_by_product.get(product_id, [])
-        if len(past) < MIN_HISTORY:
+        sample = [float(q) for at, q in h.qty_by_product.get(product_id, ()) if at <= window_end]
+        if len(sample) < MIN_HISTORY:
             continue
-        sample = [float(q) for q in past]
         med = median(sample)
         ratio = float(qty) / med if med > 0 else math.inf
         if qty_ratio is None or ratio > qty_ratio:

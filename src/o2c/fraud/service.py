@@ -109,7 +109,9 @@ def _billing(session: Session, company: Company, customer_id: int) -> tuple[str 
 
 
 def _history(session: Session, company_id: int, customer_id: int, before_id: int | None,
-             product_ids: set[int]) -> rules.History:
+             product_ids: set[int] | None) -> rules.History:
+    """The customer's last orders before `before_id`, with their line quantities of `product_ids`
+    (None: of every product)."""
     stmt = (select(Order.id, Order.created_at, Order.total, Order.status)
             .where(Order.company_id == company_id, Order.customer_id == customer_id)
             .order_by(Order.id.desc()).limit(HISTORY_ORDERS))
@@ -117,14 +119,16 @@ def _history(session: Session, company_id: int, customer_id: int, before_id: int
         stmt = stmt.where(Order.id < before_id)
     past = session.execute(stmt).all()
     live = [r.id for r in past if r.status != CANCELLED]
-    qty: dict[int, list[Decimal]] = {}
-    if live and product_ids:
-        for oid, pid, q in session.execute(
-                select(OrderLine.order_id, OrderLine.product_id, OrderLine.quantity)
-                .where(OrderLine.order_id.in_(live), OrderLine.product_id.in_(sorted(product_ids)))):
-            qty.setdefault(pid, []).append(q)
+    at = {r.id: r.created_at for r in past}
+    qty: dict[int, list[tuple[datetime, Decimal]]] = {}
+    if live and product_ids != set():
+        stmt = select(OrderLine.order_id, OrderLine.product_id, OrderLine.quantity).where(OrderLine.order_id.in_(live))
+        if product_ids is not None:
+            stmt = stmt.where(OrderLine.product_id.in_(sorted(product_ids)))
+        for oid, pid, q in session.execute(stmt):
+            qty.setdefault(pid, []).append((at[oid], q))
     return rules.History(times=sorted(r.created_at for r in past),
-                         totals=[r.total for r in past if r.status != CANCELLED], qty_by_product=qty)
+                         totals=[(r.created_at, r.total) for r in past if r.status != CANCELLED], qty_by_product=qty)
 
 
 def _company_typical_total(session: Session, company_id: int) -> Decimal | None:
@@ -133,18 +137,32 @@ def _company_typical_total(session: Session, company_id: int) -> Decimal | None:
     return median(totals) if len(totals) >= rules.MIN_COMPANY_ORDERS else None
 
 
-def facts_for(session: Session, company: Company, order, batch_times: tuple[datetime, ...] = ()) -> rules.Facts:
+def facts_for(session: Session, company: Company, order, batch: dict | None = None) -> rules.Facts:
+    """The order's facts. `batch` (shared by the orders of one bulk import) keeps each customer's
+    history, the company's typical total and grows with the batch's orders (see `remember`), so an
+    import reads each customer's history once."""
     lines = tuple((li.product_id, li.sku, Decimal(li.quantity)) for li in order.lines)
     at = getattr(order, "created_at", None) or clock.now()
-    history = _history(session, company.id, order.customer_id, order.id, {p for p, _, _ in lines})
+    kept = batch.setdefault("fraud_history", {}) if batch is not None else {}
+    history = kept.get(order.customer_id)
+    if history is None:
+        products = None if batch is not None else {p for p, _, _ in lines}  # an import's next orders: any product
+        history = _history(session, company.id, order.customer_id, order.id, products)
+        if batch is not None:
+            kept[order.customer_id] = history
     typical = None
-    if not history.times and not batch_times:
-        typical = _company_typical_total(session, company.id)
+    if not history.times:
+        if batch is not None and "fraud_typical" in batch:
+            typical = batch["fraud_typical"]
+        else:
+            typical = _company_typical_total(session, company.id)
+            if batch is not None:
+                batch["fraud_typical"] = typical
     bill_country, bill_postal = _billing(session, company, order.customer_id)
     return rules.Facts(at=at, channel=order.channel, total=Decimal(order.total or 0), lines=lines,
                        ship_country=order.ship_to_country, ship_postal=order.ship_to_postal_code,
                        bill_country=bill_country, bill_postal=bill_postal, history=history,
-                       batch_times=batch_times, company_typical_total=typical, high_risk=high_risk_countries())
+                       company_typical_total=typical, high_risk=high_risk_countries())
 
 
 def _assess_features(x: rules.Features, fitted: forest.Fitted | None, model_id: int | None) -> Assessment:
@@ -158,10 +176,19 @@ def _assess_features(x: rules.Features, fitted: forest.Fitted | None, model_id: 
     return Assessment(rules.combine(r, m), r, m, found, reasons, model_id, x)
 
 
-def assess(session: Session, company: Company, order, batch_times: tuple[datetime, ...] = ()) -> Assessment:
-    """The order's fraud score with its reasons (rules + the company's latest model, if any)."""
-    x = rules.features(facts_for(session, company, order, batch_times))
-    latest = _latest_model(session, company.id)
+def assess(session: Session, company: Company, order, batch: dict | None = None) -> Assessment:
+    """The order's fraud score with its reasons (rules + the company's latest model, if any).
+    With `batch` (a bulk import), the order then joins its customer's history for the next ones."""
+    facts = facts_for(session, company, order, batch)
+    x = rules.features(facts)
+    if batch is not None and "fraud_model" in batch:
+        latest = batch["fraud_model"]
+    else:
+        latest = _latest_model(session, company.id)
+        if batch is not None:
+            batch["fraud_model"] = latest
+    if batch is not None:
+        facts.history.add(facts.at, facts.total, [(p, q) for p, _, q in facts.lines])
     return _assess_features(x, latest[1] if latest else None, latest[0] if latest else None)
 
 
