@@ -221,3 +221,36 @@ def test_the_full_snapshot_loads_and_its_index_is_rebuilt_from_the_stored_entrie
             (m.entry, m.score, m.list_name) for m in fresh.screen(p)]
     assert [m.entry.uid for m in rebuilt.screen(parties[0])] != []
     assert rebuilt.screen(parties[3]) == []
+
+
+def test_the_queue_is_for_staff_of_the_customers_companies(w):
+    officer = w["actors"]["compliance"]
+    transaction(lambda s: service.load_list(s, officer, files()))
+    cid = w["ids"]["LOYAL"]
+    rename(cid, "Bel Kap Steel LLC", "US")
+    [hit] = transaction(lambda s: service.screen_customer(s, SYSTEM, cid))
+
+    def portal_and_outsider(s):
+        from o2c.core.auth import create_user
+        from o2c.core.setup import create_company
+
+        other, _ = create_company(s, "OTHER", "Other Co", "USD", "US", "America/Chicago", admin=None)
+        portal = create_user(s, "loyal-buyer", ["customer"], [w["ids"]["company"]], customer_id=cid)
+        outsider = create_user(s, "other-officer", ["compliance_officer"], [other.id])
+        return portal.id, outsider.id, other.id
+    portal_id, outsider_id, other_company = transaction(portal_and_outsider)
+    with read_session() as s:
+        portal = actor_for_user(s, s.get(User, portal_id))
+        outsider = actor_for_user(s, s.get(User, outsider_id))
+        # The customer's own portal user is not told it was flagged.
+        with pytest.raises(Forbidden):
+            service.list_hits(s, portal, w["ids"]["company"])
+        with pytest.raises(Forbidden):
+            service.get_hit(s, portal, hit.id)
+        # An officer of a company without an account with the customer does not see its hit.
+        assert service.list_hits(s, outsider, other_company) == []
+        with pytest.raises(NotFound):
+            service.get_hit(s, outsider, hit.id)
+        assert [h["id"] for h in service.list_hits(s, officer, w["ids"]["company"])] == [hit.id]
+    with pytest.raises(NotFound):
+        transaction(lambda s: service.decide_hit(s, outsider, hit.id, "false_positive", "not ours"))

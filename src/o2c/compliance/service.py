@@ -22,7 +22,7 @@ from o2c.compliance import sanctions
 from o2c.compliance.models import SanctionsEntry, SanctionsListLoad, ScreeningHit
 from o2c.core import audit, clock, events
 from o2c.core.auth import Actor, require
-from o2c.core.errors import Conflict, NotFound, ValidationFailed
+from o2c.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from o2c.customers.models import Customer, CustomerAccount, CustomerAddress
 
 SOURCE = "OFAC SDN"
@@ -356,9 +356,16 @@ def _rescreen_all(session: Session, actor: Actor, load: SanctionsListLoad,
     return len(customers), opened, placed
 
 
+def _staff_reader(actor: Actor) -> None:
+    """Screening is read by staff only: a customer's portal user must not learn it was flagged."""
+    require(actor, "read")
+    if actor.customer_id is not None:
+        raise Forbidden("sanctions screening is not shown to customers' portal users")
+
+
 def lists(session: Session, actor: Actor) -> list[dict]:
     """The loads, newest first."""
-    require(actor, "read")
+    _staff_reader(actor)
     return [load_view(x) for x in session.scalars(select(SanctionsListLoad).order_by(SanctionsListLoad.id.desc()))]
 
 
@@ -398,7 +405,7 @@ def hit_view(session: Session, h: ScreeningHit, customer: tuple[str, str] | None
 def list_hits(session: Session, actor: Actor, company_id: int, status: str | None = OPEN,
               customer_id: int | None = None, after: int = 0, limit: int = 100) -> list[dict]:
     """The compliance queue: hits of this company's customers, oldest first."""
-    require(actor, "read")
+    _staff_reader(actor)
     if status is not None and status not in (OPEN, *DECISIONS):
         raise ValidationFailed.one("status", "invalid", f"status is one of {OPEN}, {TRUE_MATCH}, {FALSE_POSITIVE}")
     stmt = (select(ScreeningHit, Customer.code, Customer.legal_name)
@@ -410,13 +417,11 @@ def list_hits(session: Session, actor: Actor, company_id: int, status: str | Non
         stmt = stmt.where(ScreeningHit.status == status)
     if customer_id is not None:
         stmt = stmt.where(ScreeningHit.customer_id == customer_id)
-    if actor.customer_id is not None:
-        stmt = stmt.where(ScreeningHit.customer_id == actor.customer_id)
     return [hit_view(session, h, (code, name)) for h, code, name in session.execute(stmt)]
 
 
 def get_hit(session: Session, actor: Actor, hit_id: int) -> dict:
-    require(actor, "read")
+    _staff_reader(actor)
     h = session.get(ScreeningHit, hit_id)
     if h is None:
         raise NotFound(f"screening hit {hit_id} not found")
