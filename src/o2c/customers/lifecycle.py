@@ -31,7 +31,8 @@ def next_status(status: str, step: str) -> str:
     sources, target = STEPS[step]
     if status not in sources:
         allowed = allowed_steps(status)
-        raise Conflict(f"a {status} customer cannot be {_PAST[step]}: "
+        article = "an" if status[0] in "aeiou" else "a"
+        raise Conflict(f"{article} {status} customer cannot be {_PAST[step]}: "
                        + (f"allowed from {status}: {', '.join(allowed)}" if allowed else f"{status} is final"),
                        customer_status=status, allowed=allowed)
     return target
