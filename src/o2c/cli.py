@@ -291,6 +291,34 @@ def user_add(
     _url(database_url)
     key = transaction(lambda s: add_user(s, username, role, company, customer))
     typer.echo(f"user {username!r} created; API key (shown once): {key}")
+    _sod_warnings(role)
+
+
+def _sod_warnings(roles: list[str]) -> None:
+    from o2c.core.db import read_session
+    from o2c.core.users import role_warnings
+
+    with read_session() as s:
+        for w in role_warnings(s, roles):
+            typer.echo(f"warning: these roles conflict (segregation of duties): {w}")
+
+
+@user_app.command("roles")
+def user_roles(
+    username: str = typer.Argument(...),
+    role: list[str] = typer.Option(..., "--role", help="A role (repeat for several); replaces the user's roles."),
+    database_url: str | None = DbOpt,
+) -> None:
+    """Set a user's roles. Conflicting roles are allowed and printed as warnings (docs/segregation-of-duties.md)."""
+    from o2c.core.auth import SYSTEM
+    from o2c.core.db import transaction
+    from o2c.core.users import assign_roles
+
+    _url(database_url)
+    warnings = transaction(lambda s: assign_roles(s, SYSTEM, username, role))
+    typer.echo(f"user {username!r} now has the roles {', '.join(sorted(set(role)))}")
+    for w in warnings:
+        typer.echo(f"warning: these roles conflict (segregation of duties): {w}")
 
 
 @user_app.command("key")

@@ -4,8 +4,10 @@ the matrix and the checks follow it."""
 from __future__ import annotations
 
 import pytest
+from typer.testing import CliRunner
 
-from o2c.core import sod
+from o2c.cli import app as cli_app
+from o2c.core import audit, sod, users
 from o2c.core.auth import ROLES, SYSTEM, Actor, create_user, issue_api_key
 from o2c.core.db import read_session, transaction
 from o2c.core.errors import Forbidden
@@ -147,3 +149,23 @@ def test_who_recorded_a_payment_of_an_invoice_cannot_credit_it(api, world):
     note = ok(api.post(url, user="biller", json=credit), 201)
     assert note["invoice_id"] == inv["id"]
     dispatch_pending()
+
+
+def test_conflicting_roles_may_be_assigned_and_come_back_as_warnings(world, db):
+    admin = Actor(user_id=world["ids"]["admin"], username="admin", roles=frozenset({"admin"}),
+                  company_ids=frozenset({world["ids"]["company"]}))
+    desk = Actor(user_id=world["ids"]["desk"], username="desk", roles=frozenset({"order_desk"}))
+    with pytest.raises(Forbidden):
+        transaction(lambda s: users.assign_roles(s, desk, "desk", ["order_desk", "pricing_approver"]))
+    assert transaction(lambda s: users.assign_roles(s, admin, "desk2", ["order_desk"])) == []
+    warnings = transaction(lambda s: users.assign_roles(s, admin, "desk", ["order_desk", "pricing_approver"]))
+    assert warnings == ["enter_order_vs_approve_price: the user who entered an order cannot approve its prices"]
+    with read_session() as s:
+        [rec] = [r for r in audit.history(s, "user", world["ids"]["desk"])]
+        assert (rec.action, rec.data["after"], rec.data["sod_warnings"]) == (
+            "roles_changed", ["order_desk", "pricing_approver"], warnings)
+        assert "desk" in {u["username"] for u in sod.conflicts(s, admin, world["ids"]["company"])}
+    result = CliRunner().invoke(cli_app, ["user", "roles", "desk2", "--role", "billing", "--role", "receivables",
+                                          "--database-url", db])
+    assert result.exit_code == 0, result.output
+    assert "warning: these roles conflict (segregation of duties): record_payment_vs_issue_credit_note" in result.output

@@ -4,8 +4,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from o2c.core.auth import create_user, issue_api_key
-from o2c.core.errors import ErrorList, NotFound
+from o2c.core import audit
+from o2c.core.auth import ROLES, Actor, create_user, issue_api_key, require
+from o2c.core.errors import ErrorList, NotFound, ValidationFailed
 from o2c.core.models import Company, User
 from o2c.customers.models import Customer
 
@@ -34,3 +35,31 @@ def new_key(session: Session, username: str) -> str:
     if user is None:
         raise NotFound(f"no user {username!r}")
     return issue_api_key(session, user, "cli")
+
+
+def role_warnings(session: Session, roles: list[str]) -> list[str]:
+    """The segregation-of-duties rules these roles together would break, as sentences (o2c.core.sod)."""
+    from o2c.core import sod
+
+    return [f"{r.code}: {r.description}" for r in sod.role_conflicts(roles, sod.rules(session))]
+
+
+def assign_roles(session: Session, actor: Actor, username: str, roles: list[str]) -> list[str]:
+    """Give a user exactly these roles (users.write) and return the conflicts they bring as warnings.
+
+    Conflicting roles are allowed on purpose: a small team may need one person to hold both, and the
+    record-level checks (o2c.core.sod.check) still refuse that person doing both duties on the same
+    record. The warnings are kept in the audit record, and the user shows in the conflict report."""
+    require(actor, "users.write")
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        raise ValidationFailed.one("roles", "unknown_role", f"unknown role(s): {', '.join(unknown)}")
+    user = session.scalar(select(User).where(User.username == username).with_for_update())
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    before, after = user.roles, " ".join(sorted(set(roles)))
+    user.roles = after
+    warnings = role_warnings(session, roles)
+    audit.record(session, actor, "user", user.id, "roles_changed", reason="roles assigned",
+                 data={"before": before.split(), "after": after.split(), "sod_warnings": warnings})
+    return warnings
