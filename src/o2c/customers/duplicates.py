@@ -12,15 +12,16 @@ side), then the tax number moves it: a match lifts it to at least 95 (or 85 when
 a conflict takes 30 off. Without a tax match, names under 70 cap the total at the name's score (two
 firms in one building share an address). Candidates at or above THRESHOLD are reported.
 
-`find_duplicates` is fast enough for every create: SQL first keeps the company's customers that share a
-tax number, a name word (its first four letters, so a typo in the tail still finds it) or a postal code
-in the same country; only those are scored.
+`find_duplicates` is fast enough for every create: SQL first keeps the company's customers that share
+the tax number or one of the name's longest words (by its first four letters, so a typo in the tail
+still finds it); only those are scored.
 """
 from __future__ import annotations
 
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 from sqlalchemy import func, or_, select
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 from o2c.customers.models import Customer, CustomerAccount, CustomerAddress
 
 THRESHOLD = 75.0  # a candidate from here on is shown
+MAX_CANDIDATES = 2000  # scored per search at most (name prefilter); tax number matches always are
 NAME_WEIGHT, ADDRESS_WEIGHT = 0.6, 0.4
 TAX_MATCH_FLOOR = 95.0  # same tax number and names alike (>= 60)
 TAX_MATCH_FLOOR_OTHER_NAME = 85.0  # same tax number, names unlike (a renamed company, a trading name)
@@ -64,6 +66,7 @@ def name_words(name: str | None) -> list[str]:
     return kept or words
 
 
+@lru_cache(maxsize=1 << 16)  # the same names are compared search after search
 def normal_name(name: str | None) -> str:
     return " ".join(name_words(name))
 
@@ -77,6 +80,7 @@ def compact_tax_id(tax_id: str | None) -> str:
     return text
 
 
+@lru_cache(maxsize=1 << 16)
 def _street(line: str | None) -> str:
     return " ".join(_STREET_WORDS.get(w, w) for w in _WORD.findall(_fold(line)))
 
@@ -166,38 +170,34 @@ def find_duplicates(session: Session, company_id: int, *, legal_name: str, tax_i
     code, legal_name, tax_id, score and reasons per attribute. Merged records are left out."""
     probe = Record.of(legal_name, tax_id, address)
     words = sorted({w for w in name_words(legal_name) if len(w) >= 3}, key=len, reverse=True)[:4]
-    ors = [Customer.legal_name.ilike(f"%{w[:4]}%") for w in words]
-    tax = compact_tax_id(tax_id)
-    if tax:
-        ors.append(_stripped(Customer.tax_id).like(f"%{tax}"))
-    if probe.postal_code:
-        same_place = CustomerAddress.postal_code == probe.postal_code
-        if probe.country:
-            same_place &= CustomerAddress.country == probe.country.upper()
-        ors.append(Customer.id.in_(select(CustomerAddress.customer_id)
-                                   .where(CustomerAddress.kind == "billing", same_place)))
-    if not ors:
-        return []
-    stmt = (select(Customer)
+    base = (select(Customer.id, Customer.code, Customer.legal_name, Customer.tax_id)
             .join(CustomerAccount, CustomerAccount.customer_id == Customer.id)
-            .where(CustomerAccount.company_id == company_id, Customer.merged_into_id.is_(None), or_(*ors)))
+            .where(CustomerAccount.company_id == company_id, Customer.merged_into_id.is_(None)))
     if exclude_id is not None:
-        stmt = stmt.where(Customer.id != exclude_id)
-    candidates = list(session.scalars(stmt.limit(500)))
+        base = base.where(Customer.id != exclude_id)
+    candidates: dict[int, tuple] = {}
+    tax = compact_tax_id(tax_id)
+    if tax:  # few, and the strongest evidence: never crowded out by name matches
+        candidates.update((r[0], r) for r in session.execute(base.where(_stripped(Customer.tax_id).like(f"%{tax}"))))
+    if words:
+        by_name = base.where(or_(*[Customer.legal_name.ilike(f"%{w[:4]}%") for w in words]))
+        candidates.update((r[0], r) for r in session.execute(by_name.order_by(Customer.id).limit(MAX_CANDIDATES)))
     if not candidates:
         return []
-    billing = {a.customer_id: a for a in session.scalars(
-        select(CustomerAddress).where(CustomerAddress.customer_id.in_([c.id for c in candidates]),
-                                      CustomerAddress.kind == "billing")
-        .order_by(CustomerAddress.is_default.desc(), CustomerAddress.id.desc()))}
+    a = CustomerAddress
+    billing: dict[int, tuple] = {}
+    for cid, line1, postal, country in session.execute(
+            select(a.customer_id, a.line1, a.postal_code, a.country)
+            .where(a.customer_id.in_(list(candidates)), a.kind == "billing")
+            .order_by(a.is_default, a.id.desc())):  # the default billing address comes last and stays
+        billing[cid] = (line1, postal, country)
     found = []
-    for c in candidates:
-        a = billing.get(c.id)
-        other = Record(c.legal_name, c.tax_id, a and a.line1, a and a.postal_code, a and a.country)
+    for cid, code, name, tid in candidates.values():
+        other = Record(name, tid, *billing.get(cid, (None, None, None)))
         total, reasons = score(probe, other)
         if total >= THRESHOLD:
-            found.append({"id": c.id, "code": c.code, "legal_name": c.legal_name, "tax_id": c.tax_id,
-                          "score": total, "reasons": reasons})
+            found.append({"id": cid, "code": code, "legal_name": name, "tax_id": tid, "score": total,
+                          "reasons": reasons})
     found.sort(key=lambda d: (-d["score"], d["id"]))
     return found[:limit]
 
