@@ -76,3 +76,21 @@ def test_the_applications_list_is_not_a_customer_id(api, world):
     assert r.status_code == 200 and r.json() == {"items": [], "next_cursor": None}
     assert api.get("/customers/applications", params={"status": "active"}).json()["items"][0]["code"] == "BIGBUY"
     assert api.get(f"/customers/{world['ids']['BIGBUY']}").json()["status"] == "active"
+
+
+def test_a_document_upload_retried_with_its_key_is_stored_once_and_an_untyped_one_is_read(api, world):
+    cid = api.post("/customers/applications", user="onboarder", json=APPLICATION).json()["id"]
+    key = {"Idempotency-Key": "hrb-extract-1"}
+    form = {"data": {"kind": "registry_extract"}, "files": {"file": ("hrb", PDF, "application/octet-stream")}}
+    first = api.post(f"/customers/{cid}/documents", user="onboarder", headers=key, **form)
+    again = api.post(f"/customers/{cid}/documents", user="onboarder", headers=key, **form)
+    assert (first.status_code, again.status_code) == (201, 201), first.text
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json()["id"] == first.json()["id"]
+    assert first.json()["content_type"] == "application/pdf"  # no type declared: the first bytes say PDF
+    other = api.post(f"/customers/{cid}/documents", user="onboarder", headers=key, data={"kind": "registry_extract"},
+                     files={"file": ("hrb", PDF + b"%v2", "application/octet-stream")})
+    assert_problem(other, 422)  # the same key with another file
+    assert len(api.get(f"/customers/{cid}/documents").json()) == 1
+    untyped = api.post(f"/customers/{cid}/documents", user="onboarder", data={"kind": "director_id"},
+                       files={"file": ("id", b"just text", "application/octet-stream")})
+    assert assert_problem(untyped, 422, "file")["errors"][0]["code"] == "content_type"

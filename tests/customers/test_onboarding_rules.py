@@ -51,6 +51,15 @@ def test_pdfs_and_scans_are_accepted(ctype, content):
     assert kyc.document_errors("proof_of_address", "x", ctype, content) == []
 
 
+@pytest.mark.parametrize("declared, content, read", [
+    (None, PDF, "application/pdf"), ("application/octet-stream", b"\xff\xd8\xff\xe0", "image/jpeg"),
+    ("", b"II*\x00", "image/tiff"), ("application/octet-stream", b"text", "application/octet-stream"),
+    ("image/png", PDF, "image/png"),  # a declared type stands (and then must match the content)
+])
+def test_an_undeclared_type_is_read_from_the_first_bytes(declared, content, read):
+    assert kyc.content_type_of(declared, content) == read
+
+
 def test_a_document_of_exactly_the_maximum_size_is_accepted():
     assert kyc.document_errors("director_id", "a.pdf", "application/pdf", PDF.ljust(kyc.MAX_SIZE, b" ")) == []
 

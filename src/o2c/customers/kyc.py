@@ -45,6 +45,19 @@ MAX_SIZE = 10 * 1024 * 1024  # 10 MiB: a multi-page scan at 300 dpi fits
 REVIEW_DECISIONS = ("accepted", "rejected")
 
 
+# Declared by clients that do not know the type (curl -F, some browsers): the content decides.
+UNKNOWN_TYPES = ("", "application/octet-stream", "binary/octet-stream")
+
+
+def content_type_of(declared: str | None, content: bytes) -> str:
+    """The document's type: as declared (without parameters, lower case), or read from its first bytes
+    when the client declared none; an unknown one stays as declared, for document_errors to refuse."""
+    ctype = (declared or "").split(";")[0].strip().lower()
+    if ctype in UNKNOWN_TYPES:
+        return next((t for t, magics in CONTENT_TYPES.items() if content.startswith(magics)), ctype)
+    return ctype
+
+
 def document_errors(kind: str, filename: str | None, content_type: str | None, content: bytes) -> list[FieldError]:
     """Why a document cannot be stored (empty when it can): its kind must be on the checklist, its type
     one of CONTENT_TYPES and matching its content, its size at most MAX_SIZE and not empty."""
@@ -54,7 +67,7 @@ def document_errors(kind: str, filename: str | None, content_type: str | None, c
                                  f"{kind!r} is not on the KYC checklist: one of {', '.join(KINDS)}"))
     if not (filename or "").strip():
         errors.append(FieldError("file", "filename_required", "the file needs a name"))
-    ctype = (content_type or "").split(";")[0].strip().lower()
+    ctype = content_type_of(content_type, content)
     if ctype not in CONTENT_TYPES:
         errors.append(FieldError("file", "content_type",
                                  f"content type {content_type!r} is not accepted: one of {', '.join(CONTENT_TYPES)}"))

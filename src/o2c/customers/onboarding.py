@@ -69,9 +69,9 @@ def check_identity(errors: ErrorList, country: str | None, *, tax_id=None, regis
     return out
 
 
-def _contact_fields(errors: ErrorList, c: ContactIn | ContactPatch, country: str | None, prefix: str,
-                    given: set[str] | None = None) -> dict:
-    fields = c.model_dump(exclude_unset=given is not None)
+def _contact_fields(errors: ErrorList, c: ContactIn | ContactPatch, country: str | None, prefix: str) -> dict:
+    """The contact's fields (of a patch: those given), e-mail and phone checked and normalised."""
+    fields = c.model_dump(exclude_unset=isinstance(c, ContactPatch))
     if "email" in fields and fields["email"] is not None:
         fields["email"], found = identity.email(fields["email"], f"{prefix}email")
         _add(errors, found)
@@ -151,7 +151,7 @@ def application_view(session: Session, company_id: int, customer_id: int, actor:
         "currency": acc.currency, "payment_terms_days": acc.payment_terms_days,
         "billing_address": next((a for a in addrs if a.kind == "billing"), None),
         "shipping_addresses": [a for a in addrs if a.kind == "shipping"],
-        "contacts": list_contacts(session, None, company_id, c.id, _loaded=True),
+        "contacts": _contacts(session, c.id),
         "bank_accounts": list(session.scalars(select(CustomerBankAccount)
                                               .where(CustomerBankAccount.customer_id == c.id)
                                               .order_by(CustomerBankAccount.id))),
@@ -327,7 +327,7 @@ def upload_document(session: Session, actor: Actor, company_id: int, customer_id
     if c.status == "blocked":
         raise Conflict(f"customer {c.code} is blocked: no more KYC documents are taken", customer_status=c.status)
     doc = KycDocument(customer_id=c.id, kind=kind, filename=filename.strip()[:200],
-                      content_type=content_type.split(";")[0].strip().lower(), size=len(content),
+                      content_type=kyc.content_type_of(content_type, content), size=len(content),
                       sha256=hashlib.sha256(content).hexdigest(), content=content, status="received",
                       uploaded_by=actor.user_id, uploaded_at=clock.now())
     session.add(doc)
@@ -450,12 +450,14 @@ def _country(session: Session, customer_id: int) -> str | None:
                           .order_by(CustomerAddress.is_default.desc(), CustomerAddress.id).limit(1))
 
 
-def list_contacts(session: Session, actor: Actor | None, company_id: int, customer_id: int,
-                  _loaded: bool = False) -> list[CustomerContact]:
-    if not _loaded:
-        _load(session, company_id, customer_id, actor)
+def _contacts(session: Session, customer_id: int) -> list[CustomerContact]:
     return list(session.scalars(select(CustomerContact).where(CustomerContact.customer_id == customer_id)
                                 .order_by(CustomerContact.id)))
+
+
+def list_contacts(session: Session, actor: Actor, company_id: int, customer_id: int) -> list[CustomerContact]:
+    c, _ = _load(session, company_id, customer_id, actor)
+    return _contacts(session, c.id)
 
 
 def add_contact(session: Session, actor: Actor, company_id: int, customer_id: int, data: ContactIn) -> CustomerContact:
@@ -485,7 +487,7 @@ def update_contact(session: Session, actor: Actor, company_id: int, customer_id:
     if contact.erased_at is not None:
         raise Conflict(f"contact {contact_id} was erased on request: it is not changed any more")
     errors = ErrorList()
-    fields = _contact_fields(errors, patch, _country(session, c.id), "", given=patch.model_fields_set)
+    fields = _contact_fields(errors, patch, _country(session, c.id), "")
     errors.raise_if_any()
     before = {k: getattr(contact, k) for k in fields}
     for k, v in fields.items():

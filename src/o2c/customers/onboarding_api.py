@@ -2,11 +2,13 @@
 Thin: each identifies the actor and calls o2c.customers.onboarding."""
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from o2c.core.db import read_session
 from o2c.core.schemas import IdPath, Page
@@ -19,6 +21,13 @@ from o2c.web.deps import CtxDep, IdemKey, ReaderDep, cursor_to_id
 from o2c.web.responses import change, create
 
 router = APIRouter(prefix="/customers", tags=["customer onboarding"])
+
+
+class UploadRequest(BaseModel):
+    kind: str
+    filename: str | None
+    content_type: str | None
+    sha256: str
 
 
 @router.post("/applications", status_code=201, response_model=ApplicationOut)
@@ -52,12 +61,16 @@ def update_application(customer_id: IdPath, patch: ApplicationPatch, ctx: CtxDep
 
 @router.post("/{customer_id}/documents", status_code=201, response_model=DocumentOut)
 def upload_document(customer_id: IdPath, ctx: CtxDep, kind: Annotated[str, Form(max_length=40)],
-                    file: Annotated[UploadFile, File()]):
+                    file: Annotated[UploadFile, File()], idempotency_key: IdemKey = None):
     """A KYC document (multipart form: `kind`, one of the checklist's, and `file`: PDF, PNG, JPEG or TIFF,
-    at most 10 MiB)."""
+    at most 10 MiB; with no declared type, or application/octet-stream, its first bytes decide)."""
     content = file.file.read(kyc.MAX_SIZE + 1)
-    return change(DocumentOut, lambda s: onboarding.upload_document(
-        s, ctx.actor, ctx.company_id, customer_id, kind, file.filename, file.content_type, content))
+    # What the Idempotency-Key is checked against: the form, with the file by its digest.
+    request = UploadRequest(kind=kind, filename=file.filename, content_type=file.content_type,
+                            sha256=hashlib.sha256(content).hexdigest())
+    return create(ctx, idempotency_key, f"/customers/{customer_id}/documents", request, DocumentOut,
+                  lambda s: onboarding.upload_document(s, ctx.actor, ctx.company_id, customer_id, kind,
+                                                       file.filename, file.content_type, content))
 
 
 @router.get("/{customer_id}/documents", response_model=list[DocumentOut])
@@ -117,8 +130,9 @@ def list_contacts(customer_id: IdPath, ctx: ReaderDep):
 
 
 @router.post("/{customer_id}/contacts", status_code=201, response_model=ContactOut)
-def add_contact(customer_id: IdPath, data: ContactIn, ctx: CtxDep):
-    return change(ContactOut, lambda s: onboarding.add_contact(s, ctx.actor, ctx.company_id, customer_id, data))
+def add_contact(customer_id: IdPath, data: ContactIn, ctx: CtxDep, idempotency_key: IdemKey = None):
+    return create(ctx, idempotency_key, f"/customers/{customer_id}/contacts", data, ContactOut,
+                  lambda s: onboarding.add_contact(s, ctx.actor, ctx.company_id, customer_id, data))
 
 
 @router.patch("/{customer_id}/contacts/{contact_id}", response_model=ContactOut)
