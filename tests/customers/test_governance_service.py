@@ -221,3 +221,15 @@ def test_a_merge_moves_master_data_keeps_transactions_and_refuses_what_it_must(w
     _refused(Conflict, lambda s: merge.merge(s, onboarder, cid, dup, golden, "backwards"))  # into a merged record
     _refused(Conflict, lambda s: changes.request_change(s, onboarder, cid, dup, "payment_terms",
                                                         {"payment_terms_days": 5}))  # change the golden one
+
+
+def test_an_imported_order_for_a_merged_customer_is_refused_naming_the_golden_record(world):
+    from tests.integrations.csv_helpers import run
+
+    ids, cid = world["ids"], world["ids"]["company"]
+    transaction(lambda s: merge.merge(s, _actor(world, "onboarder"), cid, ids["BIGBUY"], ids["LOYAL"], "one buyer"))
+    result = run(world, "order_ref,customer_code,sku,quantity\nM-1,LOYAL,WIDGET,2\nM-2,BIGBUY,WIDGET,1\n")
+    assert (result.orders_imported, result.orders_rejected) == (1, 1)
+    [error] = result.errors
+    assert (error.field, error.code) == ("customer_code", "merged")
+    assert "merged into customer BIGBUY" in error.message
