@@ -8,6 +8,7 @@ from pathlib import Path
 
 SUBSET = Path(__file__).resolve().parents[1] / "fixtures" / "sanctions" / "ofac-sdn-subset"
 GENEVA = {"name": "Head office", "line1": "place du Lac 2", "city": "Geneve", "postal_code": "1204", "country": "CH"}
+HAMBURG = {"name": "Einkauf", "line1": "Am Sandtorkai 50", "city": "Hamburg", "postal_code": "20457", "country": "DE"}
 MIAMI = {"name": "Office", "line1": "100 Biscayne Blvd", "city": "Miami", "region": "FL",
          "postal_code": "33132", "country": "US"}
 CHICAGO = {"name": "Receiving", "line1": "100 W Randolph St", "city": "Chicago", "region": "IL",
@@ -85,6 +86,22 @@ def test_screening_a_customer_book_against_the_sanctions_list(api, world):
     assert any("country CH" in why for why in tnk_hit["reasons"])
     assert "screening_hit" in actions(api, f"/customers/{tnk}/timeline")
 
+    #    A prospect applies: one of its trading names is an alias of a listed Iranian manufacturer. The
+    #    application is screened as it arrives; a German company of that name is not the listed one
+    #    (-10 for the country, still 90), so the officer clears it: the hold lifts, it stays a prospect.
+    r = api.post("/customers/applications", user="onboarder", json={
+        "code": "NORDMEER", "legal_name": "Nordmeer Handels GmbH", "trading_names": ["Nordmeer", "HESA Trade Center"],
+        "currency": "USD", "billing_address": HAMBURG, "shipping_addresses": [CHICAGO]})
+    assert r.status_code == 201, r.text
+    [applicant_hit] = queue(api, customer_id=r.json()["id"])
+    assert (applicant_hit["matched_name"], applicant_hit["listed_name"], applicant_hit["score"]) == (
+        "HESA Trade Center", "HESA TRADE CENTER", "90.00")
+    r = api.post(f"/screening/hits/{applicant_hit['id']}/decision", user="compliance", json={
+        "decision": "false_positive", "reason": "Handelsregister HRB 99887: a Hamburg trader, no Iranian link"})
+    assert r.status_code == 200, r.text
+    state = api.post(f"/screening/customers/{applicant_hit['customer_id']}", user="compliance").json()
+    assert (state["compliance_hold"], state["status"], state["hits_opened"]) == (False, "prospect", [])
+
     # 3. Orders of the held customers wait on a compliance hold; the clean customer's goes through.
     tnk_order, bel_order, harbor_order = order(api, "TNKT"), order(api, "BELKAP"), order(api, "HARBOR")
     for o in (tnk_order, bel_order):
@@ -130,7 +147,7 @@ def test_screening_a_customer_book_against_the_sanctions_list(api, world):
                  files=subset(**{"sdn.csv": with_row("sdn.csv", NEW_SDN_ROW), "add.csv": with_row("add.csv", NEW_ADD_ROW)}))
     assert r.status_code == 201, r.text
     second = r.json()
-    assert (second["entries"], second["rescreened"], second["hits_opened"]) == (18, 8, 1)
+    assert (second["entries"], second["rescreened"], second["hits_opened"]) == (18, 9, 1)
     lists = api.get("/screening/lists", user="compliance").json()
     assert [(x["id"], x["active"]) for x in lists] == [(second["id"], True), (first["id"], False)]
     [harbor_hit] = queue(api)
@@ -140,7 +157,7 @@ def test_screening_a_customer_book_against_the_sanctions_list(api, world):
     assert [h["kind"] for h in harbor_order["holds"] if h["active"]] == ["compliance"]
     assert [h["status"] for h in queue(api, status="all", customer_id=tnk)] == ["false_positive"]
     customers = {c["code"]: c for c in api.get("/customers", user="compliance").json()["items"]}
-    assert len(customers) == 8
+    assert len(customers) == 9
 
     # 7. A list file with a broken row (11 fields) is refused with its file and line; nothing is stored.
     broken = with_row("sdn.csv", '99002,"BROKEN ROW",-0- ,"SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- \n')
@@ -150,4 +167,4 @@ def test_screening_a_customer_book_against_the_sanctions_list(api, world):
     assert problem["errors"][0]["field"] == "sdn.csv:18"
     assert "sdn.csv line 18: 11 fields, expected 12" in problem["detail"]
     assert [x["id"] for x in api.get("/screening/lists", user="compliance").json()] == [second["id"], first["id"]]
-    assert len(queue(api, status="all")) == 3
+    assert len(queue(api, status="all")) == 4
