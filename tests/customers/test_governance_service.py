@@ -213,6 +213,9 @@ def test_a_merge_moves_master_data_keeps_transactions_and_refuses_what_it_must(w
         assert (g.legal_name, g.trading_names, m.merged_into_id) == ("Acme Supply GmbH", ["Acme Supply (typed)"],
                                                                      golden)
         assert s.get(Customer, ids["TIDY"]).parent_id == golden
+        # The duplicate's open items stay on its id: credit counts it in the golden record's group.
+        assert hierarchy.group_members(s, golden) == [golden, ids["TIDY"], dup]
+        assert hierarchy.group_members(s, golden, with_merged=False) == [golden, ids["TIDY"]]
         assert s.get(CustomerChange, pending).status == "withdrawn"
         assert s.scalar(select(func.count()).select_from(CustomerAddress)
                         .where(CustomerAddress.customer_id == golden, CustomerAddress.is_default.is_(True))) == 1

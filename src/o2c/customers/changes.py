@@ -151,8 +151,7 @@ def _terms_value(value: dict) -> dict:
 
 def _plain(d: Decimal) -> str:
     """A decimal as text without trailing zeros ("2.5000" -> "2.5"), so equal amounts compare equal."""
-    text = format(d.normalize(), "f")
-    return text
+    return format(d.normalize(), "f")
 
 
 def _limit_value(value: dict, field: str) -> dict:

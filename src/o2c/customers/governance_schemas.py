@@ -10,7 +10,6 @@ from o2c.core.schemas import OutModel, RecordId, StrictModel
 from o2c.customers.schemas import AddressIn, CustomerOut
 
 SensitiveField = Literal["bank_account", "billing_address", "payment_terms", "credit_limit", "group_credit_limit"]
-Reason = str
 
 
 class DuplicateCheckIn(StrictModel):

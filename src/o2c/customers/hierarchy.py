@@ -1,8 +1,8 @@
 """Account hierarchy: a global parent with its regional subsidiaries (Customer.parent_id).
 
 The tree is global like the customer master; credit rolls up through it (o2c.credit uses group_root and
-group_members: the exposure of a group is that of its root and everything below, checked against the
-root account's group_credit_limit). A parent may not sit below its own child (a cycle), a merged record
+group_members: the exposure of a group is that of its root and everything below, and of the duplicates
+merged into them, checked against the root account's group_credit_limit). A parent may not sit below its own child (a cycle), a merged record
 is in no tree, and the tree is never deeper than MAX_DEPTH (a guard against bad data, not a business rule).
 """
 from __future__ import annotations
@@ -49,8 +49,10 @@ def _children(session: Session, parent_ids: list[int]) -> list[tuple[int, int]]:
                                 .where(Customer.parent_id.in_(parent_ids)).order_by(Customer.id)))
 
 
-def group_members(session: Session, root_id: int) -> list[int]:
-    """`root_id` and all customers below it, root first then level by level (one query per level)."""
+def group_members(session: Session, root_id: int, with_merged: bool = True) -> list[int]:
+    """`root_id` and all customers below it, root first then level by level (one query per level); then,
+    unless with_merged is False, the duplicates merged into any of them (o2c.customers.merge): their open
+    items stay on their own ids and are the group's exposure all the same."""
     members, level = [root_id], [root_id]
     seen = {root_id}
     for _ in range(MAX_DEPTH):
@@ -59,6 +61,13 @@ def group_members(session: Session, root_id: int) -> list[int]:
             break
         seen.update(level)
         members.extend(level)
+    if with_merged:
+        wave = list(members)
+        while wave:  # a record merged into one that was merged in turn
+            wave = [cid for cid in session.scalars(select(Customer.id).where(Customer.merged_into_id.in_(wave))
+                                                   .order_by(Customer.id)) if cid not in seen]
+            seen.update(wave)
+            members.extend(wave)
     return members
 
 
@@ -110,7 +119,7 @@ def tree(session: Session, company_id: int, root_id: int) -> dict:
     """The group under `root_id` as nested nodes: id, code, legal_name, children. Customers without an
     account in this company still show (the tree is global), marked in_company False."""
     service.load(session, company_id, root_id)
-    ids = group_members(session, root_id)
+    ids = group_members(session, root_id, with_merged=False)
     rows = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))}
     in_company = {cid for cid in ids if service.find(session, company_id, customer_id=cid) is not None}
     nodes = {cid: {"id": cid, "code": rows[cid].code, "legal_name": rows[cid].legal_name,
