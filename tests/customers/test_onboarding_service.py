@@ -230,3 +230,14 @@ def test_contacts_are_checked_against_the_customers_country(w):
     contact = run(lambda s: onboarding.add_contact(s, a["onboarder"], cmp, cid,
                                                    ContactIn(name="Luc", phone="01 42 76 40 40")))
     assert contact.phone == "+33142764040"
+
+
+def test_a_renamed_application_is_screened_again(w):
+    a, cmp = w["actors"], w["ids"]["company"]
+    run(lambda s: compliance.load_list(s, a["compliance"],
+                                       {p.name: p.read_bytes() for p in SANCTIONS.glob("*.csv")}))
+    cid = applied(w)
+    assert run(lambda s: onboarding.application_view(s, cmp, cid))["compliance_hold"] is False
+    view = run(lambda s: onboarding.update_application(s, a["onboarder"], cmp, cid, ApplicationPatch(
+        trading_names=["Suex OTC"])))
+    assert view["compliance_hold"] is True

@@ -310,6 +310,8 @@ def update_application(session: Session, actor: Actor, company_id: int, customer
     audit.record(session, actor, "customer", c.id, "application_updated", company_id=company_id,
                  data={"changes": sorted(changes), "before": {k: str(v) for k, v in before.items()}})
     masterdata.bump(session, company_id)
+    if {"legal_name", "trading_names", "billing_address"} & set(changes):
+        screen(session, actor, c.id)  # screened by name and country: a new one is screened again
     return application_view(session, company_id, c.id)
 
 
