@@ -23,6 +23,7 @@ from o2c.core.db import transaction
 from o2c.core.events import dispatch_pending
 from tests.billing.test_story_credit_notes import delivered_and_invoiced
 from tests.billing.test_story_invoicing import invoices_of
+from tests.customers.support import terms_approved
 from tests.fulfillment.flow import MONDAY, everything, ok, pack, pick_all, place, release, ship, shipment_of
 
 from .validation import compile_rule_sets, schematron_failures, xsd_errors
@@ -213,8 +214,7 @@ def test_a_tax_exempt_customer_and_a_euro_customer_with_early_payment_terms(api)
         "E", "0.00", "Tax-exempt customer, certificate IL-EX-0042")
 
     # EURO pays 2/10 net 30 in euros: a SEPA transfer, the discount spelt out in the terms.
-    ok(api.patch(f"/customers/{customers['EURO']['id']}", user="admin",
-                 json={"early_discount_pct": "2", "early_discount_days": 10}))
+    terms_approved(api, customers["EURO"]["id"], {"early_discount_pct": "2", "early_discount_days": 10})
     _, inv = ship_order(api, "EURO", [("WIDGET", "10")], "5.8")
     assert inv["currency"] == "EUR" and inv["terms"] == "2/10 net 30"
     root = valid(ok_xml(api, f"/invoices/{inv['id']}.xml"))

@@ -15,6 +15,7 @@ from o2c.core.db import transaction
 from o2c.core.events import dispatch_pending
 from o2c.core.models import OutboxDelivery, OutboxEvent
 from tests.fulfillment.flow import MONDAY, ok, pack, pick_lists, place, release, ship, shipment_of
+from tests.customers.support import terms_approved
 from tests.shipping_world import equip
 
 
@@ -44,7 +45,7 @@ def test_a_short_shipment_and_its_remainder_are_invoiced_separately_and_add_up_t
     clock.freeze(MONDAY)  # Monday 30 November 2026, 09:00 in Chicago
     equip(api)
     big = ok(api.get("/customers", params={"q": "BIGBUY"}))["items"][0]
-    ok(api.patch(f"/customers/{big['id']}", user="admin", json={"payment_terms_days": 45}))
+    terms_approved(api, big["id"], {"payment_terms_days": 45})  # admin asks, the data steward approves
 
     # 1. The order: 20 widgets at 9.00 and 2 gadgets at BIGBUY's 22.50, Illinois tax 6.25 %.
     order = place(api, "BIGBUY", [("WIDGET", "20"), ("GADGET", "2")], po_number="PO-77")

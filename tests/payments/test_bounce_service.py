@@ -19,6 +19,7 @@ from o2c.payments.models import Payment, Settlement
 from tests.books import assert_ledger_agrees
 from tests.concurrency.support import count_retries, equipped_api, wide_pool
 from tests.concurrency.test_fulfilment_races import finished, held_open, meanwhile
+from tests.customers.support import terms_approved
 from tests.fulfillment.flow import MONDAY, ok
 from tests.payments.support import actor, invoiced
 from tests.payments.test_story_payments import account, books, pay, status
@@ -34,8 +35,7 @@ def test_the_discount_taken_with_a_bounced_payment_is_owed_again_with_its_tax_sh
     clock.freeze(MONDAY)
     equip(api)
     company, tidy = world["ids"]["company"], world["ids"]["TIDY"]
-    ok(api.patch(f"/customers/{tidy}", user="admin", json={
-        "payment_terms_days": 30, "early_discount_pct": "2", "early_discount_days": 10}))
+    terms_approved(api, tidy, {"payment_terms_days": 30, "early_discount_pct": "2", "early_discount_days": 10})
     inv = invoiced(api, customer="TIDY", lines=(("WIDGET", "10"),))  # 96.53 under 2/10 net 30
     before = books(api, company)
     clock.freeze(MONDAY + timedelta(days=3))

@@ -24,6 +24,7 @@ from o2c.ledger.models import JournalEntry
 from o2c.payments import service as payments
 from o2c.payments.models import Payment, Settlement
 from tests.books import assert_ledger_agrees
+from tests.customers.support import terms_approved
 from tests.fulfillment.flow import MONDAY, ok
 from tests.payments.support import actor, invoiced
 from tests.shipping_world import equip
@@ -36,8 +37,7 @@ def book(api, world):
     clock.freeze(MONDAY)
     equip(api)
     ids = world["ids"]
-    ok(api.patch(f"/customers/{ids['TIDY']}", user="admin", json={
-        "payment_terms_days": 30, "early_discount_pct": "2", "early_discount_days": 10}))
+    terms_approved(api, ids["TIDY"], {"payment_terms_days": 30, "early_discount_pct": "2", "early_discount_days": 10})
     invoices = [invoiced(api, "BIGBUY"), invoiced(api, "BIGBUY", (("WIDGET", "4"),)),
                 invoiced(api, "TIDY", (("WIDGET", "10"),)), invoiced(api, "TIDY", (("WIDGET", "3"),))]
     clock.freeze(MONDAY + timedelta(days=10))

@@ -9,6 +9,7 @@ from o2c.core import clock
 from o2c.core.auth import create_user, issue_api_key
 from o2c.core.db import transaction
 from tests.fulfillment.flow import MONDAY, changed, everything, ok
+from tests.customers.support import terms_approved
 from tests.payments.support import invoiced
 from tests.shipping_world import equip
 
@@ -176,15 +177,14 @@ def test_a_customers_terms_and_electronic_address_are_checked_naming_the_field(a
 
 def test_a_customers_terms_electronic_address_and_reminder_opt_out_are_kept(api, world):
     big = world["ids"]["BIGBUY"]
-    c = ok(api.patch(f"/customers/{big}", user="admin", json={
-        "early_discount_pct": "1.5", "early_discount_days": 15, "endpoint_id": "4012345000009",
-        "endpoint_scheme": "0088"}))
+    c = terms_approved(api, big, {"early_discount_pct": "1.5", "early_discount_days": 15,
+                                  "endpoint_id": "4012345000009", "endpoint_scheme": "0088"})
     assert (c["early_discount_pct"], c["early_discount_days"], c["payment_terms"]) == ("1.5", 15, "1.5/15 net 30")
     assert (c["endpoint_id"], c["endpoint_scheme"], c["dunning_opt_out"]) == ("4012345000009", "0088", False)
     # Receivables may set the reminder opt-out, and only that.
     assert ok(api.patch(f"/customers/{big}", user="cashier", json={"dunning_opt_out": True}))["dunning_opt_out"] is True
     assert api.patch(f"/customers/{big}", user="cashier", json={"legal_name": "X"}).status_code == 403
-    c = ok(api.patch(f"/customers/{big}", user="admin", json={"early_discount_pct": None, "early_discount_days": None}))
+    c = terms_approved(api, big, {"early_discount_pct": None, "early_discount_days": None})
     assert (c["early_discount_pct"], c["payment_terms"]) == (None, "net 30")
     new = ok(api.post("/customers", user="admin", json={
         "code": "SKONTO", "legal_name": "Skonto GmbH", "currency": "USD", "payment_terms_days": 30,

@@ -13,6 +13,7 @@ from decimal import Decimal as D
 
 from o2c.core import clock
 from tests.books import assert_ledger_agrees
+from tests.customers.support import terms_approved
 from tests.fulfillment.flow import MONDAY, ok
 from tests.payments.support import invoiced
 from tests.returns.delivery import events
@@ -134,8 +135,9 @@ def test_a_customer_on_2_10_net_30_pays_within_ten_days_and_takes_the_discount(a
     clock.freeze(MONDAY)
     equip(api)
     company, tidy = world["ids"]["company"], world["ids"]["TIDY"]
-    customer = ok(api.patch(f"/customers/{tidy}", user="admin", json={
-        "payment_terms_days": 30, "early_discount_pct": "2", "early_discount_days": 10}))
+    # New terms are a sensitive change: admin asks, the data steward approves.
+    customer = terms_approved(api, tidy, {"payment_terms_days": 30, "early_discount_pct": "2",
+                                          "early_discount_days": 10})
     assert customer["payment_terms"] == "2/10 net 30"
 
     # 10 widgets shipped to Los Angeles: 90.00 + 7.25 % tax = 96.53, under 2/10 net 30.

@@ -11,6 +11,7 @@ from o2c.core.db import read_session
 from o2c.payments import service as payments
 from o2c.receivables import bank_accounts
 from tests.fulfillment.flow import MONDAY, changed, everything, ok
+from tests.customers.support import bank_account_approved
 from o2c.demo_bank import Entry, statement
 from tests.receivables.support import invoice_of, open_amounts, payments_made
 from tests.shipping_world import equip
@@ -127,7 +128,7 @@ def test_each_decision_a_person_takes_and_the_ones_refused(api, world):
     first = invoice_of(api, "BIGBUY", (("WIDGET", "2"),))
     second = invoice_of(api, "BIGBUY", (("WIDGET", "2"),))
     euro = invoice_of(api, "EURO", (("WIDGET", "1"),))
-    ok(api.post(f"/customers/{ids['EXEMPT']}/bank-accounts", user="cashier", json={"iban": "NL91ABNA0417164300"}), 201)
+    bank_account_approved(api, ids["EXEMPT"], {"iban": "NL91ABNA0417164300"})
     clock.freeze(MONDAY + timedelta(days=7))
     camt = statement([
         Entry("21.25", "BIGBUY Inc.", "DE89370400440532013000", "widgets"),  # fits both of BIGBUY's invoices
@@ -194,16 +195,19 @@ def test_customer_bank_accounts_are_checked_and_an_iban_of_two_customers_points_
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == fld and r.json()["errors"][0]["code"] == code
     assert api.post(path, user="desk", json={"iban": "DE89370400440532013000"}).status_code == 403
     body, key = {"iban": "de89-3704-0044-0532-0130-00", "bic": "cobadeffxxx"}, {"Idempotency-Key": "acct-1"}
-    made = ok(api.post(path, user="cashier", json=body, headers=key), 201)
-    assert (made["iban"], made["bic"]) == ("DE89370400440532013000", "COBADEFFXXX")
-    assert ok(api.post(path, user="cashier", json=body, headers=key), 201) == made  # a retry
+    asked = ok(api.post(path, user="cashier", json=body, headers=key), 202)  # a bank account waits for approval
+    assert (asked["new_value"]["iban"], asked["new_value"]["bic"]) == ("DE89370400440532013000", "COBADEFFXXX")
+    assert ok(api.post(path, user="cashier", json=body, headers=key), 202) == asked  # a retry
+    assert ok(api.get(path, user="viewer")) == []
+    ok(api.post(f"/customers/changes/{asked['id']}/approve", user="steward"))
     assert api.post(path, user="cashier", json={"iban": "DE89370400440532013000"}).status_code == 409
-    assert [a["iban"] for a in ok(api.get(path, user="viewer"))] == ["DE89370400440532013000"]
+    [made] = ok(api.get(path, user="viewer"))
+    assert (made["iban"], made["bic"]) == ("DE89370400440532013000", "COBADEFFXXX")
     assert api.get("/customers/999999/bank-accounts", user="viewer").status_code == 404
 
     with read_session() as s:
         assert bank_accounts.known_accounts(s, company_id) == {"DE89370400440532013000": ids["BIGBUY"]}
-    ok(api.post(f"/customers/{ids['LOYAL']}/bank-accounts", user="cashier", json={"iban": "DE89370400440532013000"}), 201)
+    bank_account_approved(api, ids["LOYAL"], {"iban": "DE89370400440532013000"})
     with read_session() as s:
         assert bank_accounts.known_accounts(s, company_id) == {}  # a parent paying for both: evidence for neither
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from o2c.core import clock
 from tests.books import assert_books_agree, assert_ledger_agrees
+from tests.customers.support import bank_account_approved
 from tests.fulfillment.flow import MONDAY, ok
 from o2c.demo_bank import Entry, statement
 from tests.receivables.support import invoice_of, open_amounts, payments_made
@@ -50,11 +51,12 @@ def test_a_bank_statement_is_imported_matched_and_worked_through_the_queue(api, 
     assert open_amounts(inv) == {k: v["gross_total"] for k, v in inv.items()}
     assert books(api, company_id) == {"1100": "157.72", "2100": "-7.22", "4000": "-150.50"}
 
-    # TIDY's account is on file; the cashier enters it (a bad IBAN is refused, naming the field).
+    # TIDY's account is on file; the cashier enters it (a bad IBAN is refused, naming the field) and the
+    # data steward approves it (a bank account is a sensitive field).
     r = api.post(f"/customers/{ids['TIDY']}/bank-accounts", user="cashier", json={"iban": "GB82 WEST 1234 5698 7654 31"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "iban"
-    ok(api.post(f"/customers/{ids['TIDY']}/bank-accounts", user="cashier",
-                json={"iban": "GB82 WEST 1234 5698 7654 32", "bic": "WESTGB22", "holder_name": "Tidy Inc."}), 201)
+    bank_account_approved(api, ids["TIDY"], {"iban": "GB82 WEST 1234 5698 7654 32", "bic": "WESTGB22",
+                                              "holder_name": "Tidy Inc."})
 
     # 2. The statement of 4 December, imported on Monday 7 December.
     clock.freeze(MONDAY + timedelta(days=7))
