@@ -35,8 +35,10 @@ def _state() -> dict:
     """What a governance write could touch, for 'a refusal changes nothing'."""
     with read_session() as s:
         return {
-            "changes": [(c.id, c.status, c.version) for c in s.scalars(select(CustomerChange).order_by(CustomerChange.id))],
-            "bank": [(b.customer_id, b.iban) for b in s.scalars(select(CustomerBankAccount).order_by(CustomerBankAccount.id))],
+            "changes": [(c.id, c.status, c.version)
+                        for c in s.scalars(select(CustomerChange).order_by(CustomerChange.id))],
+            "bank": [(b.customer_id, b.iban)
+                     for b in s.scalars(select(CustomerBankAccount).order_by(CustomerBankAccount.id))],
             "accounts": [(a.customer_id, a.payment_terms_days, a.credit_limit) for a in
                          s.scalars(select(CustomerAccount).order_by(CustomerAccount.id))],
             "customers": [(c.id, c.legal_name, c.parent_id, c.merged_into_id) for c in
@@ -52,7 +54,7 @@ def _refused(exc, fn):
     return e.value
 
 
-def _customer(code, name, tax_id=None, currency="USD", address=CHI, parent=None) -> int:
+def _customer(code, name, tax_id=None, currency="USD", address=CHI) -> int:
     data = CustomerIn(code=code, legal_name=name, tax_id=tax_id, currency=currency, billing_address=address)
     return transaction(lambda s: service.create_customer(s, SYSTEM, _company(), data)["id"])
 

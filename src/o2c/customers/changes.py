@@ -98,7 +98,8 @@ def _bank_value(value: dict) -> dict:
 def _address_value(value: dict) -> dict:
     unknown = set(value) - set(ADDRESS_FIELDS)
     if unknown:
-        raise ValidationFailed.one(f"value.{sorted(unknown)[0]}", "unknown", f"{sorted(unknown)[0]} is not an address field")
+        first = sorted(unknown)[0]
+        raise ValidationFailed.one(f"value.{first}", "unknown", f"{first} is not an address field")
     addr = {k: (value.get(k) or None) for k in ADDRESS_FIELDS}
     if addr["country"]:
         addr["country"] = addr["country"].upper()
@@ -132,7 +133,8 @@ def _decimal(value, field: str) -> Decimal | None:
 def _terms_value(value: dict) -> dict:
     unknown = set(value) - set(TERMS_FIELDS)
     if unknown:
-        raise ValidationFailed.one(f"value.{sorted(unknown)[0]}", "unknown", f"{sorted(unknown)[0]} is not a payment term")
+        first = sorted(unknown)[0]
+        raise ValidationFailed.one(f"value.{first}", "unknown", f"{first} is not a payment term")
     net = _int(value.get("payment_terms_days"), "payment_terms_days")
     pct = _decimal(value.get("early_discount_pct"), "early_discount_pct")
     days = _int(value.get("early_discount_days"), "early_discount_days")
@@ -168,7 +170,8 @@ def _limit_value(value: dict, field: str) -> dict:
 def normalise(field: str, value) -> dict:
     """The new value in its stored form; 422 naming the part that is wrong."""
     if field not in FIELDS:
-        raise ValidationFailed.one("field", "invalid", f"{field!r} is not a sensitive field: one of {', '.join(FIELDS)}")
+        raise ValidationFailed.one("field", "invalid",
+                                   f"{field!r} is not a sensitive field: one of {', '.join(FIELDS)}")
     if not isinstance(value, dict):
         raise ValidationFailed.one("value", "invalid", "value is an object")
     if field == "bank_account":

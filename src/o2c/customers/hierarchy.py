@@ -2,8 +2,9 @@
 
 The tree is global like the customer master; credit rolls up through it (o2c.credit uses group_root and
 group_members: the exposure of a group is that of its root and everything below, and of the duplicates
-merged into them, checked against the root account's group_credit_limit). A parent may not sit below its own child (a cycle), a merged record
-is in no tree, and the tree is never deeper than MAX_DEPTH (a guard against bad data, not a business rule).
+merged into them, checked against the root account's group_credit_limit). A parent may not sit below its
+own child (a cycle), a merged record is in no tree, and the tree is never deeper than MAX_DEPTH (a guard
+against bad data, not a business rule).
 """
 from __future__ import annotations
 
