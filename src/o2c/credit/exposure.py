@@ -11,10 +11,11 @@ currency (a group member billed in EUR under a USD group limit) is not converted
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import and_, case, exists, func, literal, select
+from sqlalchemy import and_, bindparam, case, exists, func, literal, select
 from sqlalchemy.orm import Session
 
 from o2c.billing.models import CreditNote, Invoice
@@ -81,62 +82,65 @@ def _sum(value, currency: str) -> Decimal:
     return ZERO if value is None else round_money(Decimal(value), currency)
 
 
+@cache
+def _statements():
+    """The exposure queries, built once with bound parameters (company, ids, currency, exclude, cutoff):
+    the gate runs them for every order of a customer with a limit, so SQLAlchemy only looks up its
+    compiled form. An invoice's credit notes and settlements are summed per invoice (indexed by
+    invoice), so a customer's exposure costs the same however many customers and payments the company has."""
+    company, ids, currency = bindparam("company"), bindparam("ids", expanding=True), bindparam("currency")
+    notes = (select(func.sum(CreditNote.gross_total)).where(CreditNote.invoice_id == Invoice.id)
+             .correlate(Invoice).scalar_subquery())
+    settled = (select(func.sum(Settlement.amount)).where(Settlement.invoice_id == Invoice.id)
+               .correlate(Invoice).scalar_subquery())
+    rest = Invoice.gross_total - func.coalesce(notes, 0) - func.coalesce(settled, 0)
+    inv = (select(Invoice.due_date.label("due"), case((rest > 0, rest), else_=0).label("open"))
+           .where(Invoice.company_id == company, Invoice.customer_id.in_(ids), Invoice.currency == currency)
+           .subquery())
+    live = and_(Order.company_id == company, Order.customer_id.in_(ids), Order.currency == currency,
+                Order.status.in_(_LIVE), Order.id != bindparam("exclude"),
+                # An order waiting for credit approval is not granted credit yet: counting it would let one
+                # held order hold every order after it. Once approved it counts.
+                ~exists().where(OrderHold.order_id == Order.id, OrderHold.kind == "credit", OrderHold.active))
+    unshipped_total = select(func.sum(Order.total)).where(live, Order.shipment_state == "none").scalar_subquery()
+    partial_count = select(func.count()).where(live, Order.shipment_state == "partial").scalar_subquery()
+    not_invoiced = and_(Shipment.company_id == company, Shipment.shipped_at.is_not(None), Shipment.kind == "order",
+                        Order.id == Shipment.order_id, Order.customer_id.in_(ids), Order.currency == currency,
+                        ~exists().where(Invoice.shipment_id == Shipment.id))
+    sni_count = select(func.count(Shipment.id)).where(not_invoiced).scalar_subquery()
+    late = and_(inv.c.open > 0, inv.c.due < bindparam("cutoff"))
+    main = select(func.sum(inv.c.open), unshipped_total, partial_count, sni_count,
+                  func.sum(case((late, inv.c.open), else_=0)), func.sum(case((late, 1), else_=0)),
+                  func.min(case((late, inv.c.due)))).select_from(inv)
+    partial = (select(OrderLine.quantity, OrderLine.shipped_qty, func.sum(OrderLine.net_amount + OrderLine.tax_amount))
+               .join(Order, Order.id == OrderLine.order_id)
+               .where(live, Order.shipment_state == "partial", OrderLine.shipped_qty < OrderLine.quantity)
+               .group_by(OrderLine.quantity, OrderLine.shipped_qty))
+    shipped = (select(OrderLine.quantity, ShipmentLine.shipped_qty, func.sum(OrderLine.net_amount + OrderLine.tax_amount))
+               .join(ShipmentLine, ShipmentLine.order_line_id == OrderLine.id)
+               .join(Shipment, Shipment.id == ShipmentLine.shipment_id)
+               .join(Order, Order.id == Shipment.order_id)
+               .where(not_invoiced).group_by(OrderLine.quantity, ShipmentLine.shipped_qty))
+    return main, partial, shipped
+
+
 def figures(session: Session, company_id: int, customer_ids: list[int], currency: str, *,
             exclude_order_id: int | None = None, overdue_before: date | None = None,
             today: date | None = None) -> Figures:
     """Exposure of these customers in `currency` (one company), leaving out the order being checked;
     with `overdue_before`, also the invoices open and due before that day (count, amount, oldest)."""
-    ids = sorted(set(customer_ids))
-
-    def per_invoice(col, amount, table):
-        return (select(col.label("invoice_id"), func.sum(amount).label("amount"))
-                .where(table.company_id == company_id, table.customer_id.in_(ids)).group_by(col).subquery())
-
-    notes = per_invoice(CreditNote.invoice_id, CreditNote.gross_total, CreditNote)
-    settled = per_invoice(Settlement.invoice_id, Settlement.amount, Settlement)
-    rest = Invoice.gross_total - func.coalesce(notes.c.amount, 0) - func.coalesce(settled.c.amount, 0)
-    inv = (select(Invoice.due_date.label("due"), case((rest > 0, rest), else_=0).label("open"))
-           .outerjoin(notes, notes.c.invoice_id == Invoice.id).outerjoin(settled, settled.c.invoice_id == Invoice.id)
-           .where(Invoice.company_id == company_id, Invoice.customer_id.in_(ids), Invoice.currency == currency)
-           .subquery())
-
-    live = and_(Order.company_id == company_id, Order.customer_id.in_(ids), Order.currency == currency,
-                Order.status.in_(_LIVE),
-                # An order waiting for credit approval is not granted credit yet: counting it would let one
-                # held order hold every order after it. Once approved it counts.
-                ~exists().where(OrderHold.order_id == Order.id, OrderHold.kind == "credit", OrderHold.active))
-    if exclude_order_id is not None:
-        live = and_(live, Order.id != exclude_order_id)
-    unshipped_total = select(func.sum(Order.total)).where(live, Order.shipment_state == "none").scalar_subquery()
-    partial_count = select(func.count()).where(live, Order.shipment_state == "partial").scalar_subquery()
-    not_invoiced = and_(Shipment.company_id == company_id, Shipment.shipped_at.is_not(None), Shipment.kind == "order",
-                        Order.id == Shipment.order_id, Order.customer_id.in_(ids), Order.currency == currency,
-                        ~exists().where(Invoice.shipment_id == Shipment.id))
-    sni_count = select(func.count(Shipment.id)).where(not_invoiced).scalar_subquery()
-
-    cols = [func.sum(inv.c.open), unshipped_total, partial_count, sni_count]
-    if overdue_before is not None:
-        late = and_(inv.c.open > 0, inv.c.due < overdue_before)
-        cols += [func.sum(case((late, inv.c.open), else_=0)), func.sum(case((late, 1), else_=0)),
-                 func.min(case((late, inv.c.due)))]
-    row = session.execute(select(*cols).select_from(inv)).one()
+    main, partial_lines, shipped_lines = _statements()
+    params = {"company": company_id, "ids": sorted(set(customer_ids)), "currency": currency,
+              "exclude": -1 if exclude_order_id is None else exclude_order_id,
+              "cutoff": overdue_before or date(1900, 1, 1)}
+    row = session.execute(main, params).one()
     ar, orders_total, partial, sni = _sum(row[0], currency), _sum(row[1], currency), row[2] or 0, row[3] or 0
-
     if partial:  # the unshipped share of partly shipped lines, exact per group of equal quantities
-        rows = session.execute(
-            select(OrderLine.quantity, OrderLine.shipped_qty, func.sum(OrderLine.net_amount + OrderLine.tax_amount))
-            .join(Order, Order.id == OrderLine.order_id)
-            .where(live, Order.shipment_state == "partial", OrderLine.shipped_qty < OrderLine.quantity)
-            .group_by(OrderLine.quantity, OrderLine.shipped_qty))
+        rows = session.execute(partial_lines, params)
         orders_total += sum((round_money(Decimal(g) * (q - s) / q, currency) for q, s, g in rows if q), ZERO)
     shipped = ZERO
     if sni:
-        rows = session.execute(
-            select(OrderLine.quantity, ShipmentLine.shipped_qty, func.sum(OrderLine.net_amount + OrderLine.tax_amount))
-            .join(ShipmentLine, ShipmentLine.order_line_id == OrderLine.id)
-            .join(Shipment, Shipment.id == ShipmentLine.shipment_id)
-            .join(Order, Order.id == Shipment.order_id)
-            .where(not_invoiced).group_by(OrderLine.quantity, ShipmentLine.shipped_qty))
+        rows = session.execute(shipped_lines, params)
         shipped = sum((round_money(Decimal(g) * s / q, currency) for q, s, g in rows if q), ZERO)
 
     overdue = None

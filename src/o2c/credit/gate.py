@@ -12,11 +12,13 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from o2c.core import clock
 from o2c.core.auth import Actor
 from o2c.core.errors import FieldError
+from o2c.core.masterdata import CACHE
 from o2c.customers.models import Customer
 from o2c.credit import approvals, exposure, rules
 
@@ -30,11 +32,15 @@ def _batch(ctx) -> tuple[dict, dict]:
 
 def check(ctx) -> list[FieldError]:
     session, company, account, order = ctx.session, ctx.company, ctx.account, ctx.order
-    customer = session.get(Customer, order.customer_id)
+    customer_id = order.customer_id
+    # The parent is master data: cached per process until the company's master data changes (a new parent
+    # bumps it), so a customer without limits costs this gate no query at all.
+    parent_id = CACHE.one(session, company, ("credit.parent", customer_id),
+                          lambda: session.scalar(select(Customer.parent_id).where(Customer.id == customer_id)))
     group = None  # (root customer, its account) when a group limit applies
-    if customer.parent_id is not None or account.group_credit_limit is not None:
-        root_id = customer.id if customer.parent_id is None else exposure.group_root(session, customer.id)
-        root_account = account if root_id == customer.id else exposure.account(session, company.id, root_id)
+    if parent_id is not None or account.group_credit_limit is not None:
+        root_id = customer_id if parent_id is None else exposure.group_root(session, customer_id)
+        root_account = account if root_id == customer_id else exposure.account(session, company.id, root_id)
         if root_account is not None and root_account.group_credit_limit is not None:
             group = (session.get(Customer, root_id), root_account)
     overdue_days = company.credit_overdue_days
@@ -46,7 +52,7 @@ def check(ctx) -> list[FieldError]:
     if "credit" in ctx.released and order.id is not None:
         approved = exposure.approved_amount(session, order.id)
         if approved is not None and order.total <= approved:  # a person approved this much: it stands
-            added[customer.id] = added.get(customer.id, Decimal(0)) + amount
+            added[customer_id] = added.get(customer_id, Decimal(0)) + amount
             return []
 
     today = clock.today_in(company.timezone)
@@ -55,13 +61,13 @@ def check(ctx) -> list[FieldError]:
     # checked changes nothing for them (a single order's check has a batch of its own).
     mine = own = None
     if account.credit_limit is not None or overdue_days is not None:
-        key = ("customer", customer.id)
+        key = ("customer", customer_id)
         if key not in read:
             read[key] = exposure.figures(
-                session, company.id, [customer.id], currency, exclude_order_id=order.id, today=today,
+                session, company.id, [customer_id], currency, exclude_order_id=order.id, today=today,
                 overdue_before=None if overdue_days is None else today - timedelta(days=overdue_days))
         mine = read[key]
-        own = mine.exposure.plus_orders(added.get(customer.id, Decimal(0)))
+        own = mine.exposure.plus_orders(added.get(customer_id, Decimal(0)))
     group_exposure = group_limit = group_of = None
     if group is not None:
         root, root_account = group
@@ -83,11 +89,11 @@ def check(ctx) -> list[FieldError]:
         group_of=group_of, overdue=mine and mine.overdue, overdue_days=overdue_days)
     if reasons:
         route = rules.choose_route(approvals.routes_for(session, company.id, cache=read), order.total,
-                                   exposure.latest_grade(session, company.id, customer.id))
+                                   exposure.latest_grade(session, company.id, customer_id))
         if route.approvals == 0:  # the company's routes approve this one by themselves
             reasons = []
     if not reasons:
-        added[customer.id] = added.get(customer.id, Decimal(0)) + amount
+        added[customer_id] = added.get(customer_id, Decimal(0)) + amount
     return reasons
 
 
