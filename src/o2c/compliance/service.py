@@ -254,9 +254,13 @@ def screen_customer(session: Session, actor: Actor, customer_id: int) -> list[Sc
     list; returns the hits opened now. No list loaded, or a merged record: nothing happens. Called by
     the services that create or change a customer (their permission covers it); `screen_now` is the
     compliance officer's own request."""
-    customer = _lock_customer(session, customer_id)
     load = active_load(session)
-    if load is None or customer.merged_into_id is not None:
+    if load is None:
+        if session.get(Customer, customer_id) is None:
+            raise NotFound(f"customer {customer_id} not found")
+        return []
+    customer = _lock_customer(session, customer_id)
+    if customer.merged_into_id is not None:
         return []
     target = _Target(customer.id, customer.code, customer.legal_name, _names(customer.trading_names),
                      _billing_country(session, customer.id))
