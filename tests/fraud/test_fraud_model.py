@@ -58,3 +58,13 @@ def test_deterministic_for_a_seed_and_serialisable():
     c = model.loads(model.dumps(model.fit(x, seed=42, n_estimators=60, progress=lambda d, t: steps.append((d, t)))))
     assert np.array_equal(a.score(probe), c.score(probe))
     assert steps[-1] == (60, 60) and len(steps) == 10
+
+
+def test_one_order_is_scored_as_scikit_learn_scores_it():
+    fitted = model.fit(ordinary(400), seed=4, n_estimators=80)
+    probe = ordinary(30, seed=8)
+    probe[:5, 2] += 3.0
+    probe[5:8, 6] = 1.0
+    expected = -fitted.forest.score_samples(probe)
+    one_by_one = np.array([fitted.raw(probe[i:i + 1])[0] for i in range(len(probe))])
+    assert np.allclose(one_by_one, expected, rtol=0, atol=1e-12)

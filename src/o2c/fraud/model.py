@@ -35,6 +35,46 @@ MIN_DEVIATION = 3.0
 TOP_REASONS = 3
 
 
+class Flat:
+    """The forest's trees as padded arrays, to score one order in a few vectorised steps (one per tree
+    level) instead of scikit-learn's per-tree calls, which cost about 0.3 ms each. Same numbers as
+    `IsolationForest.score_samples` (checked in tests): the path length of the leaf reached, plus the
+    average path length of the samples left in it."""
+
+    def __init__(self, forest: IsolationForest, n_features: int):
+        trees = forest.estimators_
+        size = max(t.tree_.node_count for t in trees)
+        shape = (len(trees), size)
+        self.left = np.full(shape, -1, dtype=np.int64)
+        self.right = np.full(shape, -1, dtype=np.int64)
+        self.feature = np.zeros(shape, dtype=np.int64)
+        self.threshold = np.zeros(shape)
+        self.leaf = np.zeros(shape)  # path length when the order ends in this node
+        subsample = forest._max_features != n_features
+        for i, (t, features) in enumerate(zip(trees, forest.estimators_features_)):
+            n, tr = t.tree_.node_count, t.tree_
+            self.left[i, :n], self.right[i, :n] = tr.children_left, tr.children_right
+            feat = np.maximum(tr.feature, 0)
+            self.feature[i, :n] = np.asarray(features)[feat] if subsample else feat
+            self.threshold[i, :n] = tr.threshold
+            self.leaf[i, :n] = forest._decision_path_lengths[i] + forest._average_path_length_per_tree[i] - 1.0
+        from sklearn.ensemble._iforest import _average_path_length
+        self.denominator = len(trees) * float(_average_path_length([forest._max_samples])[0])
+        self.rows = np.arange(len(trees))
+
+    def raw(self, row) -> float:
+        x = np.asarray(row, dtype=np.float32).astype(float)  # the trees compare float32 values
+        node = np.zeros(len(self.rows), dtype=np.int64)
+        while True:
+            left = self.left[self.rows, node]
+            inner = left != -1
+            if not inner.any():
+                break
+            go_left = x[self.feature[self.rows, node]] <= self.threshold[self.rows, node]
+            node = np.where(inner, np.where(go_left, left, self.right[self.rows, node]), node)
+        return float(2 ** (-self.leaf[self.rows, node].sum() / self.denominator))
+
+
 @dataclass
 class Fitted:
     forest: IsolationForest
@@ -43,9 +83,13 @@ class Fitted:
     scale: np.ndarray  # per-feature robust scale
     raw_median: float
     raw_anchor: float
+    flat: Flat | None = None
 
     def raw(self, x: np.ndarray) -> np.ndarray:
-        return -self.forest.score_samples(np.asarray(x, dtype=float))
+        x = np.asarray(x, dtype=float)
+        if len(x) == 1 and self.flat is not None:
+            return np.asarray([self.flat.raw(x[0])])
+        return -self.forest.score_samples(x)
 
     def score(self, x) -> np.ndarray:
         """0..1 per row (see the module docstring)."""
@@ -97,7 +141,7 @@ def fit(x, *, seed: int = 0, n_estimators: int = 200, contamination: float = 0.0
             progress(built, n_estimators)
     raw = -forest.score_samples(x)
     return Fitted(forest, names, np.median(x, axis=0), _scale(x), float(np.median(raw)),
-                  float(np.quantile(raw, 1 - contamination)))
+                  float(np.quantile(raw, 1 - contamination)), Flat(forest, x.shape[1]))
 
 
 def dumps(fitted: Fitted) -> bytes:

@@ -18,7 +18,7 @@ from decimal import Decimal
 from statistics import median
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from o2c.core import audit, clock
@@ -82,21 +82,30 @@ _MODELS: dict[str, forest.Fitted] = {}  # by the model's unique key (params["key
 _MODELS_LOCK = threading.Lock()
 
 
-def _latest_model(session: Session, company_id: int) -> tuple[int, forest.Fitted] | None:
-    row = session.execute(select(FraudModel.id, FraudModel.params).where(FraudModel.company_id == company_id)
-                          .order_by(FraudModel.id.desc()).limit(1)).first()
-    if row is None:
+def _latest_model_row(session: Session, company_id: int):
+    return select(FraudModel.id, FraudModel.params).where(FraudModel.company_id == company_id) \
+        .order_by(FraudModel.id.desc()).limit(1)
+
+
+def _fitted(session: Session, row) -> tuple[int, forest.Fitted] | None:
+    """The model of a (id, params) row, unpickled once per process (by its unique key)."""
+    if row is None or row[0] is None:
         return None
-    key = (row.params or {}).get("key") or f"id:{row.id}"
+    model_id, params = row
+    key = (params or {}).get("key") or f"id:{model_id}"
     with _MODELS_LOCK:
         fitted = _MODELS.get(key)
     if fitted is None:
-        fitted = forest.loads(session.scalar(select(FraudModel.blob).where(FraudModel.id == row.id)))
+        fitted = forest.loads(session.scalar(select(FraudModel.blob).where(FraudModel.id == model_id)))
         with _MODELS_LOCK:
             if len(_MODELS) > 32:
                 _MODELS.clear()
             _MODELS[key] = fitted
-    return row.id, fitted
+    return model_id, fitted
+
+
+def _latest_model(session: Session, company_id: int) -> tuple[int, forest.Fitted] | None:
+    return _fitted(session, session.execute(_latest_model_row(session, company_id)).first())
 
 
 def _billing(session: Session, company: Company, customer_id: int) -> tuple[str | None, str | None]:
@@ -108,27 +117,40 @@ def _billing(session: Session, company: Company, customer_id: int) -> tuple[str 
     return CACHE.one(session, company, ("fraud_billing", customer_id), load)
 
 
+_UNREAD = object()
+
+
 def _history(session: Session, company_id: int, customer_id: int, before_id: int | None,
-             product_ids: set[int] | None) -> rules.History:
+             product_ids: set[int] | None):
     """The customer's last orders before `before_id`, with their line quantities of `product_ids`
-    (None: of every product)."""
-    stmt = (select(Order.id, Order.created_at, Order.total, Order.status)
+    (None: of every product), and the company's latest model (id, params), in one statement. The
+    model comes back as _UNREAD when the customer has no orders (no row to carry it)."""
+    past = (select(Order.id, Order.created_at, Order.total, Order.status)
             .where(Order.company_id == company_id, Order.customer_id == customer_id)
             .order_by(Order.id.desc()).limit(HISTORY_ORDERS))
     if before_id is not None:
-        stmt = stmt.where(Order.id < before_id)
-    past = session.execute(stmt).all()
-    live = [r.id for r in past if r.status != CANCELLED]
-    at = {r.id: r.created_at for r in past}
+        past = past.where(Order.id < before_id)
+    past = past.subquery()
+    on = and_(OrderLine.order_id == past.c.id, past.c.status != CANCELLED)
+    if product_ids is not None:
+        on = and_(on, OrderLine.product_id.in_(sorted(product_ids)))
+    latest = (select(FraudModel.id).where(FraudModel.company_id == company_id)
+              .order_by(FraudModel.id.desc()).limit(1).scalar_subquery())
+    params = select(FraudModel.params).where(FraudModel.id == latest).scalar_subquery()
+    rows = session.execute(select(past.c.id, past.c.created_at, past.c.total, past.c.status,
+                                  OrderLine.product_id, OrderLine.quantity,
+                                  latest.label("model_id"), params.label("model_params"))
+                           .select_from(past.outerjoin(OrderLine, on))).all()
+    orders: dict[int, tuple] = {}
     qty: dict[int, list[tuple[datetime, Decimal]]] = {}
-    if live and product_ids != set():
-        stmt = select(OrderLine.order_id, OrderLine.product_id, OrderLine.quantity).where(OrderLine.order_id.in_(live))
-        if product_ids is not None:
-            stmt = stmt.where(OrderLine.product_id.in_(sorted(product_ids)))
-        for oid, pid, q in session.execute(stmt):
-            qty.setdefault(pid, []).append((at[oid], q))
-    return rules.History(times=sorted(r.created_at for r in past),
-                         totals=[(r.created_at, r.total) for r in past if r.status != CANCELLED], qty_by_product=qty)
+    for r in rows:
+        orders[r.id] = (r.created_at, r.total, r.status)
+        if r.product_id is not None:
+            qty.setdefault(r.product_id, []).append((r.created_at, r.quantity))
+    history = rules.History(times=sorted(at for at, _, _ in orders.values()),
+                            totals=[(at, t) for at, t, st in orders.values() if st != CANCELLED],
+                            qty_by_product=qty)
+    return history, ((rows[0].model_id, rows[0].model_params) if rows else _UNREAD)
 
 
 def _company_typical_total(session: Session, company_id: int) -> Decimal | None:
@@ -137,17 +159,18 @@ def _company_typical_total(session: Session, company_id: int) -> Decimal | None:
     return median(totals) if len(totals) >= rules.MIN_COMPANY_ORDERS else None
 
 
-def facts_for(session: Session, company: Company, order, batch: dict | None = None) -> rules.Facts:
+def facts_for(session: Session, company: Company, order, batch: dict | None = None):
     """The order's facts. `batch` (shared by the orders of one bulk import) keeps each customer's
-    history, the company's typical total and grows with the batch's orders (see `remember`), so an
-    import reads each customer's history once."""
+    history and the company's typical total, and grows with the batch's orders (see `assess`), so an
+    import reads each customer's history once. Returns the facts and the company's latest model row
+    when it came with the history (else _UNREAD)."""
     lines = tuple((li.product_id, li.sku, Decimal(li.quantity)) for li in order.lines)
     at = getattr(order, "created_at", None) or clock.now()
     kept = batch.setdefault("fraud_history", {}) if batch is not None else {}
-    history = kept.get(order.customer_id)
+    history, model_row = kept.get(order.customer_id), _UNREAD
     if history is None:
         products = None if batch is not None else {p for p, _, _ in lines}  # an import's next orders: any product
-        history = _history(session, company.id, order.customer_id, order.id, products)
+        history, model_row = _history(session, company.id, order.customer_id, order.id, products)
         if batch is not None:
             kept[order.customer_id] = history
     typical = None
@@ -162,7 +185,7 @@ def facts_for(session: Session, company: Company, order, batch: dict | None = No
     return rules.Facts(at=at, channel=order.channel, total=Decimal(order.total or 0), lines=lines,
                        ship_country=order.ship_to_country, ship_postal=order.ship_to_postal_code,
                        bill_country=bill_country, bill_postal=bill_postal, history=history,
-                       company_typical_total=typical, high_risk=high_risk_countries())
+                       company_typical_total=typical, high_risk=high_risk_countries()), model_row
 
 
 def _assess_features(x: rules.Features, fitted: forest.Fitted | None, model_id: int | None) -> Assessment:
@@ -178,13 +201,15 @@ def _assess_features(x: rules.Features, fitted: forest.Fitted | None, model_id: 
 
 def assess(session: Session, company: Company, order, batch: dict | None = None) -> Assessment:
     """The order's fraud score with its reasons (rules + the company's latest model, if any).
-    With `batch` (a bulk import), the order then joins its customer's history for the next ones."""
-    facts = facts_for(session, company, order, batch)
+    With `batch` (a bulk import's shared dict, see o2c.orders.gates.GateContext; a single order's is
+    empty), the order then joins its customer's history for the next orders of the import."""
+    batch = batch or None
+    facts, model_row = facts_for(session, company, order, batch)
     x = rules.features(facts)
     if batch is not None and "fraud_model" in batch:
         latest = batch["fraud_model"]
     else:
-        latest = _latest_model(session, company.id)
+        latest = _latest_model(session, company.id) if model_row is _UNREAD else _fitted(session, model_row)
         if batch is not None:
             batch["fraud_model"] = latest
     if batch is not None:
