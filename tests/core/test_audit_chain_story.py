@@ -216,3 +216,28 @@ def test_many_writers_at_once_leave_one_unbroken_chain(pg, monkeypatch):
         for r in steps:
             pairs.setdefault(r.data["i"], []).append(r.seq)
         assert all(b == a + 1 for a, b in pairs.values())
+
+
+def test_a_leftover_sealed_by_another_transaction_first_makes_the_commit_run_again(pg, monkeypatch):
+    from tests.world import make
+
+    world = make()
+    cid = world["ids"]["company"]
+    monkeypatch.setattr(audit, "sealing_enabled", False)
+    transaction(lambda s: audit.record(s, SYSTEM, "order", 1, "left over", company_id=cid))
+    monkeypatch.setattr(audit, "sealing_enabled", True)
+    real_lock, attempts = audit._lock_head, []
+
+    def lock_after_someone_else_sealed(session):
+        attempts.append(1)
+        if len(attempts) == 1:  # between our read of the unsealed records and our lock, another commit seals them
+            t = threading.Thread(target=lambda: transaction(audit.seal))
+            t.start()
+            t.join()
+        return real_lock(session)
+
+    monkeypatch.setattr(audit, "_lock_head", lock_after_someone_else_sealed)
+    transaction(lambda s: audit.record(s, SYSTEM, "order", 1, "mine", company_id=cid))
+    assert len(attempts) == 3  # the other's seal, our refused attempt, our retry
+    assert _verify().ok
+    assert [r.action for r in _records()[-2:]] == ["left over", "mine"]

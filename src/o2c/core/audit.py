@@ -22,7 +22,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from o2c.core import clock
@@ -134,28 +134,53 @@ def _lock_head(session: Session) -> tuple[int, str]:
     return row.seq, row.hash
 
 
+class SealRace(Exception):
+    """A committed leftover this transaction meant to seal was sealed by another one first: run again."""
+
+    o2c_retryable = True  # o2c.core.db.is_retryable
+
+
 def seal(session: Session) -> int:
     """Chain every unsealed record after the head; returns how many were sealed. Runs in the caller's
-    transaction (normally from the before_commit hook)."""
+    transaction (normally from the before_commit hook).
+
+    The records are read before the head is locked, so under the lock there are only the hashing, one
+    statement and the COMMIT (on PostgreSQL the rows and the head are updated in one statement): the
+    lock is held as briefly as possible. Own records cannot change meanwhile; a committed leftover can be
+    sealed by another transaction first, which the update's count reveals (SealRace, retried)."""
     session.flush()
     session.info.pop(UNSEALED, None)
     conn = session.connection()
-    seq, prev = _lock_head(session)
     rows = conn.execute(select(_T).where(_T.c.seq.is_(None)).order_by(_T.c.id)).mappings().all()
     if not rows:
         return 0
-    params = []
-    for row in rows:
+    hashed = [(row, data_hash(row["data"])) for row in rows]
+    seq, prev = _lock_head(session)
+    ids, seqs, prevs, dhs, hs = [], [], [], [], []
+    for row, dh in hashed:
         seq += 1
-        dh = data_hash(row["data"])
         h = record_hash(prev, {**row, "seq": seq}, dh)
-        params.append({"rid": row["id"], "s": seq, "p": prev, "d": dh, "h": h})
+        ids.append(row["id"]), seqs.append(seq), prevs.append(prev), dhs.append(dh), hs.append(h)
         prev = h
-    conn.execute(update(_T).where(and_(_T.c.id == bindparam("rid"), _T.c.seq.is_(None)))
-                 .values(seq=bindparam("s"), prev_hash=bindparam("p"), data_hash=bindparam("d"), hash=bindparam("h")),
-                 params)
-    conn.execute(update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(seq=seq, hash=prev, updated_at=clock.now()))
-    return len(params)
+    now = clock.now()
+    if conn.dialect.name == "postgresql":
+        done = conn.execute(text(
+            "WITH head AS (UPDATE audit_chain_head SET seq = :seq, hash = :hash, updated_at = :now WHERE id = :hid) "
+            "UPDATE audit_log AS a SET seq = v.seq, prev_hash = v.prev, data_hash = v.dh, hash = v.h "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:seqs AS bigint[]), CAST(:prevs AS text[]), "
+            "CAST(:dhs AS text[]), CAST(:hs AS text[])) AS v(id, seq, prev, dh, h) "
+            "WHERE a.id = v.id AND a.seq IS NULL"),
+            {"seq": seq, "hash": prev, "now": now, "hid": HEAD_ID, "ids": ids, "seqs": seqs, "prevs": prevs,
+             "dhs": dhs, "hs": hs}).rowcount
+    else:
+        done = conn.execute(
+            update(_T).where(and_(_T.c.id == bindparam("rid"), _T.c.seq.is_(None)))
+            .values(seq=bindparam("s"), prev_hash=bindparam("p"), data_hash=bindparam("d"), hash=bindparam("h")),
+            [{"rid": i, "s": q, "p": p, "d": d, "h": h} for i, q, p, d, h in zip(ids, seqs, prevs, dhs, hs)]).rowcount
+        conn.execute(update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(seq=seq, hash=prev, updated_at=now))
+    if done != len(ids):
+        raise SealRace(f"{len(ids) - done} audit record(s) were sealed by another transaction meanwhile")
+    return len(ids)
 
 
 def seal_on_commit(session: Session) -> None:

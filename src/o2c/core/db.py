@@ -199,6 +199,8 @@ RETRYABLE = {"40001", "40P01"}
 
 def is_retryable(exc: BaseException) -> bool:
     """A serialization failure or deadlock (PostgreSQL), or a busy database (SQLite): run it again."""
+    if getattr(exc, "o2c_retryable", False):  # e.g. o2c.core.audit.SealRace
+        return True
     if isinstance(exc, DBAPIError):
         code = getattr(exc.orig, "sqlstate", None)
         if code in RETRYABLE:
