@@ -176,3 +176,26 @@ def test_a_bulk_import_sees_what_its_earlier_orders_added(api, world):
         return out
 
     assert transaction(run) == [[], [], ["limit_exceeded"]]
+
+
+def test_bad_requests_are_refused_and_change_nothing(api, world):
+    bigbuy = world["ids"]["BIGBUY"]
+    r = api.put(f"/credit/customers/{bigbuy}/limit", user="analyst", json={"reason": "nothing asked"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "credit_limit"
+    assert api.put(f"/credit/customers/{bigbuy}/limit", user="desk",
+                   json={"credit_limit": "10", "reason": "x"}).status_code == 403
+    assert api.get("/approvals", user="analyst", params={"role": "order_desk"}).status_code == 422
+    assert api.get("/approvals", user="analyst", params={"status": "maybe"}).status_code == 422
+    assert api.get("/approvals/999", user="analyst").status_code == 404
+    assert api.post("/approvals/999/approve", user="analyst", json={"reason": "x"}).status_code == 404
+    assert api.get("/credit/customers/999999", user="analyst").status_code == 404
+    assert count(ApprovalRoute) == 0
+    # The first hold writes the default routes and routes by them: 95.63, never scored -> an analyst.
+    set_limit(api, bigbuy, credit_limit="10")
+    held = order(api, "BIGBUY", [("WIDGET", 10)])
+    assert count(ApprovalRoute) == 3 and ok(api.get("/approvals/routes", user="viewer"))["defaults"] is False
+    req = request_of(api, held["id"])
+    assert (req["role"], req["approvals_required"], req["customer_code"]) == ("credit_analyst", 1, "BIGBUY")
+    # A viewer reads the queue but decides nothing.
+    assert api.post(f"/approvals/{req['id']}/approve", user="viewer", json={"reason": "x"}).status_code == 403
+    assert ok(api.get(f"/approvals/{req['id']}", user="viewer"))["decisions"] == []
