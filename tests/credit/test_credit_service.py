@@ -199,3 +199,26 @@ def test_bad_requests_are_refused_and_change_nothing(api, world):
     # A viewer reads the queue but decides nothing.
     assert api.post(f"/approvals/{req['id']}/approve", user="viewer", json={"reason": "x"}).status_code == 403
     assert ok(api.get(f"/approvals/{req['id']}", user="viewer"))["decisions"] == []
+
+
+def test_a_partly_shipped_order_counts_what_has_not_shipped(api, world):
+    """BIGBUY orders 8 gadgets at its contract 22.50: 180.00 + tax 11.25 = 191.25. Five are in stock: they
+    ship, three wait. Before the invoice: shipped not invoiced 5/8 of 191.25 = 119.53, open orders 3/8 =
+    71.72. Invoiced: 112.50 + tax 7.03 = 119.53 open receivables. The total stays 191.25 throughout."""
+    equip(api)
+    on(2026, 11, 30)
+    bigbuy = world["ids"]["BIGBUY"]
+
+    def parts():
+        e = ok(api.get(f"/credit/customers/{bigbuy}", user="analyst"))["exposure"]
+        return e["open_receivables"], e["shipped_not_invoiced"], e["open_orders"], e["total"]
+
+    o = order(api, "BIGBUY", [("GADGET", 8)])
+    assert (o["status"], o["total"]) == ("backordered", "191.25")
+    pick_all(api, release(api, order_ids=[o["id"]]))
+    sh = shipment_of(api, o["id"])
+    pack(api, sh["id"], [("GADGET", 5)], "6.2")
+    ship(api, sh["id"])
+    assert parts() == ("0.00", "119.53", "71.72", "191.25")
+    dispatch_pending()
+    assert parts() == ("119.53", "0.00", "71.72", "191.25")
