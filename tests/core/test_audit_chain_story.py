@@ -241,3 +241,13 @@ def test_a_leftover_sealed_by_another_transaction_first_makes_the_commit_run_aga
     assert len(attempts) == 3  # the other's seal, our refused attempt, our retry
     assert _verify().ok
     assert [r.action for r in _records()[-2:]] == ["left over", "mine"]
+
+
+def test_a_deleted_head_is_reported_and_the_chain_still_walked(world, db):
+    victim = _records()[3]
+    with owner(db) as c:
+        c.execute(text("DELETE FROM audit_chain_head"))
+        c.execute(text(f"UPDATE audit_log SET reason = 'rewritten' WHERE id = {victim.id}"))
+    report = _verify()
+    assert _kinds(report) == [("head_mismatch", None), ("changed", victim.id)]
+    assert report.records == len(_records())

@@ -247,6 +247,13 @@ def verify(session: Session, limit: int = 1000) -> Report:
         if len(problems) < limit:
             problems.append(Problem(kind, message, seq, rid))
 
+    if head is None:  # no head row: fine for an empty log; otherwise it was deleted. Walk what is there.
+        last = conn.execute(select(_T.c.seq, _T.c.hash).where(_T.c.seq.is_not(None))
+                            .order_by(_T.c.seq.desc()).limit(1)).first()
+        if last is not None:
+            add("head_mismatch", f"the chain's head row is missing, yet records up to seq {last.seq} are sealed")
+            head_seq, head_hash = last.seq, last.hash
+
     redaction_ids: set[int] = set()
     redacted_rows: list[tuple[int, int]] = []
     expected, prev = 1, GENESIS
@@ -281,7 +288,7 @@ def verify(session: Session, limit: int = 1000) -> Report:
     for rid in conn.execute(select(_T.c.id).where(_T.c.seq.is_(None)).order_by(_T.c.id)).scalars():
         add("unsealed", f"record {rid} was inserted without being sealed", None, rid)
     again = conn.execute(select(_HEAD.c.seq).where(_HEAD.c.id == HEAD_ID)).scalar()
-    if again == (head_seq if head else None):  # no commit moved the head meanwhile: rows past it are strays
+    if again == (head_seq if head else None) and head:  # the head did not move meanwhile: rows past it are strays
         for rid, seq in conn.execute(select(_T.c.id, _T.c.seq).where(_T.c.seq > head_seq).order_by(_T.c.seq)):
             add("beyond_head", f"record {rid} has seq {seq}, after the head", seq, rid)
     return report
