@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import sys
 import time
@@ -187,7 +188,7 @@ def main() -> None:
     ap.add_argument("--keep-db", action="store_true")
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    print(f"command: {command_line()}\nmachine: {machine()}")
+    print(f"command: {command_line()}\nmachine: {machine()}; load average before: {os.getloadavg()[0]:.2f}")
 
     with throwaway_db("fraud", keep=args.keep_db) as url:
         from o2c.core.auth import actor_for_user, create_user
@@ -251,6 +252,7 @@ def main() -> None:
                 t = time.perf_counter()
                 service.assess(s, company, o)
                 times.append((time.perf_counter() - t) * 1000)
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
         print(f"\nscoring one order (rules + model, history read from PostgreSQL), {len(times)} orders: "
               f"p50 {pct(times, 50):.2f} ms, p95 {pct(times, 95):.2f} ms, mean {sum(times) / len(times):.2f} ms")
 

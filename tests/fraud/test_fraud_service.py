@@ -124,3 +124,15 @@ def test_training_is_deterministic_and_keeps_labelled_fraud_out(world):
     assert m["orders"] == len(history.normal) + len(history.fraud)
     held_out = m["held_out_orders"]
     assert a["trained_on"] == m["orders"] - held_out - (6 - m["labelled"]["model_and_rules"]["fraud"])
+
+
+def test_a_new_customers_large_first_order_is_noted_not_held_alone(world):
+    history = support.build(world, days=30, frauds=0)
+    clock.freeze(history.end + timedelta(hours=20))
+    cid = world["ids"]["company"]
+    big = transaction(lambda s: orders.capture(s, _actor(s, world, "desk"), cid, _order("EURO", qty="100")))
+    with read_session() as s:
+        order = s.get(Order, big.id)
+        a = service.assess(s, s.get(Company, cid), order)
+        assert [h.code for h in a.hits] == ["new_customer_large_order", "channel"]
+        assert a.score < 0.7 and order.status == "confirmed"

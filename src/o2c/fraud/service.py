@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -153,10 +154,22 @@ def _history(session: Session, company_id: int, customer_id: int, before_id: int
     return history, ((rows[0].model_id, rows[0].model_params) if rows else _UNREAD)
 
 
-def _company_typical_total(session: Session, company_id: int) -> Decimal | None:
-    totals = session.scalars(select(Order.total).where(Order.company_id == company_id, Order.status != CANCELLED)
+TYPICAL_SECONDS = 600.0  # the company's typical order total is read again after this
+
+
+def _company_typical_total(session: Session, company: Company) -> Decimal | None:
+    """The median total of the company's last orders (None with too few), kept per process for
+    TYPICAL_SECONDS (in the master-data cache, per database and company): it moves slowly, and only
+    first orders of new customers need it."""
+    kept = CACHE.one(session, company, ("fraud_typical",), lambda: {"until": 0.0, "value": None})
+    if kept["until"] > time.monotonic():
+        return kept["value"]
+    totals = session.scalars(select(Order.total).where(Order.company_id == company.id, Order.status != CANCELLED)
                              .order_by(Order.id.desc()).limit(COMPANY_SAMPLE)).all()
-    return median(totals) if len(totals) >= rules.MIN_COMPANY_ORDERS else None
+    if len(totals) < rules.MIN_COMPANY_ORDERS:
+        return None  # not kept: a young company's next orders may be enough
+    kept.update(until=time.monotonic() + TYPICAL_SECONDS, value=median(totals))
+    return kept["value"]
 
 
 def facts_for(session: Session, company: Company, order, batch: dict | None = None):
@@ -178,7 +191,7 @@ def facts_for(session: Session, company: Company, order, batch: dict | None = No
         if batch is not None and "fraud_typical" in batch:
             typical = batch["fraud_typical"]
         else:
-            typical = _company_typical_total(session, company.id)
+            typical = _company_typical_total(session, company)
             if batch is not None:
                 batch["fraud_typical"] = typical
     bill_country, bill_postal = _billing(session, company, order.customer_id)
