@@ -11,58 +11,38 @@ currency (a group member billed in EUR under a USD group limit) is not converted
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from datetime import date
 from decimal import Decimal
+from functools import cache
 
-from sqlalchemy import and_, bindparam, case, exists, func, literal, select
+from sqlalchemy import and_, bindparam, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from o2c.billing.models import CreditNote, Invoice
 from o2c.core.money import ZERO, round_money
 from o2c.credit.models import ApprovalRequest, CreditScore
 from o2c.credit.rules import Exposure, Overdue
-from o2c.customers.models import Customer, CustomerAccount
+from o2c.customers import hierarchy
+from o2c.customers.models import CustomerAccount
 from o2c.fulfillment.models import Shipment, ShipmentLine
 from o2c.orders.models import Order, OrderHold, OrderLine
+from o2c.orders.rules import LIVE
 from o2c.payments.models import Settlement
 
-# Orders whose unshipped value counts: live (see o2c.orders.rules.LIVE) and not fully shipped.
-_LIVE = ("held", "validated", "confirmed", "backordered")
-_MAX_DEPTH = 20  # a customer tree deeper than this is a data error; stop rather than loop
+# Orders whose unshipped value counts: live (held, validated, confirmed, backordered) and not fully shipped.
+_LIVE = tuple(sorted(LIVE))
 
 
 # ---------------------------------------------------------------- the customer tree
 
 def group_root(session: Session, customer_id: int) -> int:
-    """The top of the customer's tree (parent_id up to the customer with none)."""
-    try:
-        from o2c.customers import hierarchy
-    except ImportError:
-        hierarchy = None
-    if hierarchy is not None:
-        return hierarchy.group_root(session, customer_id)
-    up = (select(Customer.id, Customer.parent_id, literal(0).label("depth"))
-          .where(Customer.id == customer_id).cte("up", recursive=True))
-    up = up.union_all(select(Customer.id, Customer.parent_id, up.c.depth + 1)
-                      .join(up, Customer.id == up.c.parent_id).where(up.c.depth < _MAX_DEPTH))
-    root = session.scalar(select(up.c.id).order_by(up.c.depth.desc()).limit(1))
-    return root if root is not None else customer_id
+    """The top of the customer's group (o2c.customers.hierarchy)."""
+    return hierarchy.group_root(session, customer_id)
 
 
 def group_members(session: Session, root_id: int) -> list[int]:
-    """The root and every customer below it."""
-    try:
-        from o2c.customers import hierarchy
-    except ImportError:
-        hierarchy = None
-    if hierarchy is not None:
-        return list(hierarchy.group_members(session, root_id))
-    down = (select(Customer.id, literal(0).label("depth")).where(Customer.id == root_id)
-            .cte("down", recursive=True))
-    down = down.union_all(select(Customer.id, down.c.depth + 1)
-                          .join(down, Customer.parent_id == down.c.id).where(down.c.depth < _MAX_DEPTH))
-    return sorted(set(session.scalars(select(down.c.id))))
+    """The top customer and every customer below it."""
+    return list(hierarchy.group_members(session, root_id))
 
 
 def account(session: Session, company_id: int, customer_id: int) -> CustomerAccount | None:

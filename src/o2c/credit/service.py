@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from o2c.billing.models import CreditNote, Invoice, InvoiceDispute
 from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
-from o2c.core.errors import Forbidden, NotFound, ValidationFailed
+from o2c.core.errors import Forbidden, ValidationFailed
 from o2c.core.events import emit
 from o2c.core.models import Company
 from o2c.core.money import ZERO, plain, round_money
