@@ -1,7 +1,7 @@
 """Bounced payments, as a story. BIGBUY pays its invoice by cheque in full; a week later the bank returns
 the cheque unpaid. The cashier records the bounce with its reason and passes the bank's 15.00 charge on:
 the invoice owes its full amount again, the charge is an open item of its own, and the customer's
-account, statement and ageing all say so, with the books balanced at every step.
+account, statement, ageing and the reminder run all say so, with the books balanced at every step.
 
 Then a direct debit that paid two invoices and left 6.25 over as credit comes back: both invoices owe
 again and the credit is gone. What cannot bounce is refused with nothing changed: a payment bounced
@@ -27,6 +27,11 @@ def bounce(api, p: dict, reason: str = "cheque returned: insufficient funds", **
     return api.post(f"/payments/{p['id']}/bounce", user="cashier", json={"reason": reason, **extra})
 
 
+def ahead(api) -> list[dict]:
+    """The reminders the run of 27 December would send (a dry run: nothing stored)."""
+    return ok(api.post("/reminders/run", user="biller", json={"as_of": "2026-12-27", "dry_run": True}))["reminders"]
+
+
 def test_a_cheque_bounces_its_invoice_owes_again_and_the_bank_charge_is_passed_on(api, world):
     clock.freeze(MONDAY)  # Monday 30 November 2026
     equip(api)
@@ -37,6 +42,7 @@ def test_a_cheque_bounces_its_invoice_owes_again_and_the_bank_charge_is_passed_o
     p = pay(api, big, "cheque", "21.25", [(inv, "21.25")], reference="cheque 004512")
     assert status(api, inv) == [("0.00", "paid")]
     assert books(api, company) == {"1000": "21.25", "2100": "-1.25", "4000": "-20.00"}
+    assert ahead(api) == []  # paid: no reminder will be due
 
     # 2. A week later the bank returns the cheque: the bounce is recorded, with a fee of 15.00.
     clock.freeze(MONDAY + timedelta(days=7))
@@ -69,6 +75,10 @@ def test_a_cheque_bounces_its_invoice_owes_again_and_the_bank_charge_is_passed_o
     [usd] = ok(api.get("/ledger/ageing", user="cashier"))
     row = next(r for r in usd["customers"] if r["customer_id"] == big)
     assert (row["total"], row["buckets"]["current"], row["unapplied_credit"]) == ("36.25", "36.25", "0.00")
+
+    #    Reminders see the invoice open again: the friendly note three days before it is due.
+    assert [(r["customer_id"], r["level"], [i["invoice_number"] for i in r["items"]], r["open_total"])
+            for r in ahead(api)] == [(big, "friendly", ["INV-2026-000001"], "21.25")]
 
     # 4. Who did what: the customer's timeline, the order's, and the event for whoever listens.
     timeline = ok(api.get(f"/customers/{big}/timeline", user="cashier"))
