@@ -438,6 +438,20 @@ def _planted(x: rules.Features, pattern: str, risky: frozenset[str]) -> rules.Fe
     return replace(x, ship_distance=2, ship_country=country, high_risk_destination=bool(risky))
 
 
+def held_out(order_ids, rng: random.Random) -> set[int]:
+    """The orders kept out of training: a seeded HOLD_OUT share, drawn in id order."""
+    return {oid for oid in sorted(order_ids) if rng.random() < HOLD_OUT}
+
+
+def score_features(fitted: forest.Fitted | None, feats: list[rules.Features]) -> list[float]:
+    """Combined scores of many orders' features (the model scores them in one call)."""
+    r = [rules.rule_score(rules.hits(x)) for x in feats]
+    if fitted is None or not feats:
+        return r
+    m = fitted.score(np.asarray([rules.vector(x) for x in feats]))
+    return [rules.combine(a, float(b)) for a, b in zip(r, m)]
+
+
 def train(session: Session, actor: Actor, company_id: int, progress: Progress | None = None, *,
           seed: int = 0, n_estimators: int = 200, contamination: float = 0.01) -> FraudModel:
     """Train the company's anomaly model on its order history and evaluate it on held-out orders:
@@ -456,7 +470,7 @@ def train(session: Session, actor: Actor, company_id: int, progress: Progress | 
                                    f"the company has {len(bulk.ids)} orders; training needs {MIN_TRAINING_ORDERS}")
     label_of = {r["order_id"]: r["label"] for r in labels(session, actor, company_id)}
     rng = random.Random(seed)
-    held = {oid for oid in sorted(bulk.ids) if rng.random() < HOLD_OUT}
+    held = held_out(bulk.ids, rng)
     vectors = [rules.vector(x) for x in bulk.features]
     train_rows = [v for oid, v in zip(bulk.ids, vectors) if oid not in held and label_of.get(oid) != "fraud"]
     if len(train_rows) < MIN_TRAINING_ORDERS:
@@ -466,11 +480,7 @@ def train(session: Session, actor: Actor, company_id: int, progress: Progress | 
                         progress=(lambda d, t: progress("trees", d, t)) if progress else None)
 
     def scores(feats: list[rules.Features]) -> tuple[list[float], list[float]]:
-        if not feats:
-            return [], []
-        m = fitted.score(np.asarray([rules.vector(x) for x in feats]))
-        r = [rules.rule_score(rules.hits(x)) for x in feats]
-        return [rules.combine(a, float(b)) for a, b in zip(r, m)], r
+        return score_features(fitted, feats), score_features(None, feats)
 
     held_feats = [(oid, x) for oid, x in zip(bulk.ids, bulk.features) if oid in held]
     labelled = [(x, label_of[oid] == "fraud") for oid, x in held_feats if oid in label_of]
