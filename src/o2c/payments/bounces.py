@@ -24,13 +24,15 @@ invoices (id order), then the journal counter.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from o2c.billing import service as billing
-from o2c.billing.models import CreditNote
+from o2c.billing.models import CreditNote, Invoice
 from o2c.core import audit, clock
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, ErrorList, NotFound
@@ -92,6 +94,67 @@ def _taken_with(settlements: list[Settlement], payment_id: int) -> list[Settleme
     return out
 
 
+def _credit_held(session: Session, company_id: int, pay: Payment, own: list[Settlement]) -> Decimal:
+    """The unapplied credit the payment left, all of it still held; refused when part was used since."""
+    cur = pay.currency
+    left = pay.amount - sum((s.amount for s in own if s.kind == rules.PAYMENT), ZERO)
+    held = -ledger.open_item_balances(session, company_id, ledger_rules.UNAPPLIED_CREDITS, customer_id=pay.customer_id,
+                                      items=[pay.number]).get((pay.customer_id, cur, pay.number), ZERO)
+    if held != left:
+        used = sorted({s.invoice_id for s in own if s.kind == rules.CREDIT})
+        found = invoice_numbers(session, used)
+        numbers = [found[i] for i in used]
+        by = f"applied to {', '.join(numbers)}" if numbers else "used (refunded or applied)"
+        raise Conflict(f"payment {pay.number} left {_money(left, cur)} {cur} as credit and "
+                       f"{_money(left - held, cur)} of it was {by}: reverse that first",
+                       [], payment_id=pay.id, credit_used_on=numbers)
+    return held
+
+
+class _NoteBack(NamedTuple):
+    """A credit note's credit put back on the invoice it credited: `take` of the `held` on `note`, onto
+    `invoice`, whose ledger open item is `open_item` before it."""
+
+    invoice: str
+    note: str
+    take: Decimal
+    held: Decimal
+    open_item: Decimal
+
+
+def _credit_notes_back(session: Session, company_id: int, pay: Payment, locked: dict[int, tuple[Invoice, Decimal]],
+                       back: dict[int, Decimal], settled: dict[int, Decimal]) -> list[_NoteBack]:
+    """A credit note issued after an invoice was paid sent its credit to the customer's account (nothing
+    was open on the invoice). With the invoice owing again, the ledger's open item would say more than
+    billing's open amount (gross less notes less settlements); the difference is that credit, put back
+    on the invoice from its notes, newest first. Refused when the notes no longer hold enough."""
+    ar = ledger.open_item_balances(session, company_id, ledger_rules.RECEIVABLES, customer_id=pay.customer_id,
+                                   items=[inv.number for inv, _ in locked.values()])
+    out = []
+    for iid, (inv, notes) in sorted(locked.items()):
+        ledger_after = ar.get((inv.customer_id, inv.currency, inv.number), ZERO) + back[iid]
+        gap = ledger_after - max(ZERO, inv.gross_total - notes - settled[iid] + back[iid])
+        if gap <= 0:
+            continue
+        note_numbers = list(session.scalars(select(CreditNote.number).where(CreditNote.invoice_id == iid)
+                                            .order_by(CreditNote.id.desc())))
+        credits = ledger.open_item_balances(session, company_id, ledger_rules.UNAPPLIED_CREDITS,
+                                            customer_id=inv.customer_id, items=note_numbers)
+        open_item = ledger_after
+        for note in note_numbers:
+            held = -credits.get((inv.customer_id, inv.currency, note), ZERO)
+            take = min(gap, held)
+            if take > 0:
+                out.append(_NoteBack(inv.number, note, take, held, open_item))
+                gap -= take
+                open_item -= take
+        if gap > 0:
+            raise Conflict(f"invoice {inv.number} was credited after it was paid, and {_money(gap, inv.currency)} "
+                           f"{inv.currency} of that credit ({', '.join(note_numbers)}) has been used since: "
+                           "reverse that use first", [], payment_id=pay.id, invoice_id=iid)
+    return out
+
+
 def bounce_payment(session: Session, actor: Actor, company_id: int, payment_id: int, reason: str,
                    fee: Decimal | None = None) -> Payment:
     """Undo a payment that did not clear, with its reason, and optionally charge the customer `fee`.
@@ -114,90 +177,29 @@ def bounce_payment(session: Session, actor: Actor, company_id: int, payment_id: 
     if pay.bounced_at is not None:
         raise Conflict(f"payment {pay.number} bounced already on {pay.bounced_at.date().isoformat()}: "
                        f"{pay.bounce_reason}", [], payment_id=pay.id)
-
     own = list(session.scalars(select(Settlement).where(Settlement.payment_id == pay.id).order_by(Settlement.id)))
-    paid = {s.invoice_id: s for s in own if s.kind == rules.PAYMENT}
-    applied = sum((s.amount for s in paid.values()), ZERO)
-    cur = pay.currency
-    held = -ledger.open_item_balances(session, company_id, ledger_rules.UNAPPLIED_CREDITS,
-                                      customer_id=pay.customer_id, items=[pay.number]).get(
-        (pay.customer_id, cur, pay.number), ZERO)
-    if held != pay.amount - applied:
-        used = sorted({s.invoice_id for s in own if s.kind == rules.CREDIT})
-        found = invoice_numbers(session, used)
-        numbers = [found[i] for i in used]
-        by = f"applied to {', '.join(numbers)}" if numbers else "used (refunded or applied)"
-        raise Conflict(f"payment {pay.number} left {_money(pay.amount - applied, cur)} {cur} as credit and "
-                       f"{_money(pay.amount - applied - held, cur)} of it was {by}: reverse that first",
-                       [], payment_id=pay.id, credit_used_on=numbers)
+    held = _credit_held(session, company_id, pay, own)
 
-    # The invoices, locked; every settlement on them, to find the write-offs this payment brought about.
-    locked = {inv.id: (inv, open_, notes) for inv, open_, (_, _, notes) in
-              billing.lock_open(session, company_id, sorted(paid))}
+    # Its invoices, locked; every settlement on them, to find the write-offs the payment brought about.
+    paid = {s.invoice_id: s for s in own if s.kind == rules.PAYMENT}
+    locked = {inv.id: (inv, notes) for inv, _, (_, _, notes) in billing.lock_open(session, company_id, sorted(paid))}
     on_invoices = list(session.scalars(select(Settlement).where(Settlement.invoice_id.in_(sorted(paid)))))
     undone = [s for s in own if s.kind in (rules.PAYMENT, rules.DISCOUNT)] + _taken_with(on_invoices, pay.id)
     back: dict[int, Decimal] = defaultdict(lambda: ZERO)  # what each invoice owes again
+    settled: dict[int, Decimal] = defaultdict(lambda: ZERO)  # what is settled on it now
     for s in undone:
         back[s.invoice_id] += s.amount
-    settled = defaultdict(lambda: ZERO)
     for s in on_invoices:
         settled[s.invoice_id] += s.amount
+    notes_back = _credit_notes_back(session, company_id, pay, locked, back, settled)
 
-    # A credit note issued after the invoice was paid sent its credit to the customer's account; the
-    # ledger's open item then says more than billing's open amount would: that much credit goes back.
-    ar = ledger.open_item_balances(session, company_id, ledger_rules.RECEIVABLES, customer_id=pay.customer_id,
-                                   items=[inv.number for inv, _, _ in locked.values()])
-    notes_back: list[tuple[str, str, Decimal, Decimal, Decimal]] = []  # (invoice, note, amount, held, open)
-    for iid, (inv, _, notes) in sorted(locked.items()):
-        ledger_after = ar.get((inv.customer_id, inv.currency, inv.number), ZERO) + back[iid]
-        billing_after = max(ZERO, inv.gross_total - notes - settled[iid] + back[iid])
-        gap = ledger_after - billing_after
-        if gap <= 0:
-            continue
-        note_numbers = list(session.scalars(select(CreditNote.number).where(CreditNote.invoice_id == iid)
-                                            .order_by(CreditNote.id.desc())))
-        credits = ledger.open_item_balances(session, company_id, ledger_rules.UNAPPLIED_CREDITS,
-                                            customer_id=inv.customer_id, items=note_numbers)
-        open_item = ledger_after
-        for note in note_numbers:
-            have = -credits.get((inv.customer_id, inv.currency, note), ZERO)
-            take = min(gap, have)
-            if take > 0:
-                notes_back.append((inv.number, note, take, have, open_item))
-                gap -= take
-                open_item -= take
-        if gap > 0:
-            raise Conflict(f"invoice {inv.number} was credited after it was paid, and {_money(gap, cur)} {cur} of "
-                           f"that credit ({', '.join(note_numbers)}) has been used since: reverse that use first",
-                           [], payment_id=pay.id, invoice_id=iid)
-
-    # Refusals are behind us: write.
-    company = session.get(Company, company_id)
-    today = clock.today_in(company.timezone)
-    now = clock.now()
-    chart = ledger.chart(session, company_id)
-    customer = str(pay.customer_id)
-    numbers = {iid: inv.number for iid, (inv, _, _) in locked.items()}
-    entries = [ledger_rules.payment_bounced(
-        chart, payment_id=pay.number, customer_id=customer, on=today, currency=cur, amount=pay.amount,
-        method=pay.method, applications={numbers[iid]: s.amount for iid, s in sorted(paid.items())}, credit=held)]
+    # Refusals are behind us: post, settle back, mark the payment, tell.
+    today = clock.today_in(session.get(Company, company_id).timezone)
+    numbers = {iid: inv.number for iid, (inv, _) in locked.items()}
     reversed_of = [s for s in undone if s.kind != rules.PAYMENT]
-    originals = {je.id: je for je in session.scalars(select(JournalEntry).where(
-        JournalEntry.id.in_([s.journal_entry_id for s in reversed_of])))} if reversed_of else {}
-    for s in reversed_of:
-        entries.append(ledger_rules.entry_reversed(
-            chart, ledger.as_entry(originals[s.journal_entry_id]), ref=f"{pay.number}/{numbers[s.invoice_id]}",
-            on=today, memo=f"{s.kind.replace('_', '-')} on {numbers[s.invoice_id]} taken back: "
-                           f"payment {pay.number} bounced"))
-    for inv_number, note, take, have, open_item in notes_back:
-        entries.append(ledger_rules.credit_applied(
-            chart, ref=pay.number, customer_id=customer, on=today, currency=cur, credit_item=note, available=have,
-            applications={inv_number: take}, open_amounts={inv_number: open_item}))
-    if fee is not None:
-        entries.append(ledger_rules.bounce_fee_charged(chart, ref=fee_item(pay.number), customer_id=customer,
-                                                       on=today, currency=cur, amount=fee, payment_id=pay.number))
-    entry_ids = ledger.post_many(session, actor, company_id, entries)
-
+    entry_ids = ledger.post_many(session, actor, company_id, _entries(
+        session, company_id, pay, today, numbers, paid, held, reversed_of, notes_back, fee))
+    now = clock.now()
     why = f"bounced: {reason}"[:200]
     session.add_all(Settlement(
         company_id=company_id, customer_id=s.customer_id, invoice_id=s.invoice_id, payment_id=pay.id, kind=s.kind,
@@ -211,25 +213,56 @@ def bounce_payment(session: Session, actor: Actor, company_id: int, payment_id: 
     if marked.rowcount != 1:  # the account lock makes this unreachable; kept as the last word
         raise Conflict(f"payment {pay.number} bounced already", [], payment_id=pay.id)
     session.flush()
+    _announce(session, actor, company_id, pay, reason, fee, today, held,
+              {iid: (inv, back[iid]) for iid, (inv, _) in locked.items()}, notes_back)
+    return _payment(session, company_id, pay.id)
 
-    opens = billing.open_amounts(session, sorted(paid))
-    invoices = [{"invoice_id": iid, "number": numbers[iid], "owed_again": _money(back[iid], cur),
-                 "open": _money(opens[iid], cur)} for iid in sorted(paid)]
-    for iid in sorted(paid):
-        inv = locked[iid][0]
+
+def _entries(session: Session, company_id: int, pay: Payment, today: date, numbers: dict[int, str],
+             paid: dict[int, Settlement], held: Decimal, reversed_of: list[Settlement],
+             notes_back: list[_NoteBack], fee: Decimal | None) -> list[ledger_rules.Entry]:
+    """The bounce's entries, in this order: the payment undone, each discount or write-off reversed (in
+    the order of `reversed_of`), each credit note's credit put back, the fee."""
+    chart = ledger.chart(session, company_id)
+    cur, customer = pay.currency, str(pay.customer_id)
+    entries = [ledger_rules.payment_bounced(
+        chart, payment_id=pay.number, customer_id=customer, on=today, currency=cur, amount=pay.amount,
+        method=pay.method, applications={numbers[iid]: s.amount for iid, s in sorted(paid.items())}, credit=held)]
+    originals = {je.id: je for je in session.scalars(select(JournalEntry).where(
+        JournalEntry.id.in_([s.journal_entry_id for s in reversed_of])))} if reversed_of else {}
+    entries += [ledger_rules.entry_reversed(
+        chart, ledger.as_entry(originals[s.journal_entry_id]), ref=f"{pay.number}/{numbers[s.invoice_id]}", on=today,
+        memo=f"{s.kind.replace('_', '-')} on {numbers[s.invoice_id]} taken back: payment {pay.number} bounced")
+        for s in reversed_of]
+    entries += [ledger_rules.credit_applied(
+        chart, ref=pay.number, customer_id=customer, on=today, currency=cur, credit_item=nb.note, available=nb.held,
+        applications={nb.invoice: nb.take}, open_amounts={nb.invoice: nb.open_item}) for nb in notes_back]
+    if fee is not None:
+        entries.append(ledger_rules.bounce_fee_charged(chart, ref=fee_item(pay.number), customer_id=customer,
+                                                       on=today, currency=cur, amount=fee, payment_id=pay.number))
+    return entries
+
+
+def _announce(session: Session, actor: Actor, company_id: int, pay: Payment, reason: str, fee: Decimal | None,
+              today: date, held: Decimal, invoices: dict[int, tuple[Invoice, Decimal]],
+              notes_back: list[_NoteBack]) -> None:
+    """The timelines (the customer's; each invoice's order) and the payment.bounced event."""
+    cur = pay.currency
+    opens = billing.open_amounts(session, sorted(invoices))
+    per_invoice = [{"invoice_id": iid, "number": inv.number, "owed_again": _money(owed, cur),
+                    "open": _money(opens[iid], cur)} for iid, (inv, owed) in sorted(invoices.items())]
+    for iid, (inv, owed) in sorted(invoices.items()):
         audit.record(session, actor, "order", inv.order_id, "payment_bounced", company_id=company_id, reason=reason,
-                     data={"invoice": inv.number, "by": pay.number, "amount": _money(back[iid], cur),
+                     data={"invoice": inv.number, "by": pay.number, "amount": _money(owed, cur),
                            "open": _money(opens[iid], cur), "currency": cur})
     money = {"amount": _money(pay.amount, cur), "credit_taken_back": _money(held, cur),
              "fee": _money(fee, cur) if fee is not None else None}
     audit.record(session, actor, "customer", pay.customer_id, "payment_bounced", company_id=company_id,
                  reason=reason, data={"payment": pay.number, "method": pay.method, "currency": cur, **money,
-                                      "invoices": [i["number"] for i in invoices],
-                                      "credit_notes_reapplied": [n for _, n, *_ in notes_back]})
+                                      "invoices": [i["number"] for i in per_invoice],
+                                      "credit_notes_reapplied": [nb.note for nb in notes_back]})
     emit(session, "payment.bounced", {
         "payment_id": pay.id, "number": pay.number, "customer_id": pay.customer_id, "method": pay.method,
         "currency": cur, **money, "reason": reason, "bounced_on": today.isoformat(),
-        "fee_item": fee_item(pay.number) if fee is not None else None, "invoices": invoices},
+        "fee_item": fee_item(pay.number) if fee is not None else None, "invoices": per_invoice},
         company_id=company_id, entity_id=pay.id)
-    return _payment(session, company_id, pay.id)
-
