@@ -1,9 +1,9 @@
 """Fraud screening use cases: score an order (rules + the company's latest model), train the model on
 the order history, and the review queue whose decisions become labels for the next training.
 
-Scoring one order reads a handful of indexed rows (the customer's last orders and their lines of the
-order's products, the billing address, the latest model's id); a model is unpickled once per process
-and training run (see _MODELS).
+Scoring one order is one statement (the customer's last orders with their lines of the order's
+products, and the company's latest model id; see _history); the billing address comes from the
+master-data cache, and a model is unpickled once per process (see _MODELS).
 """
 from __future__ import annotations
 
@@ -83,9 +83,9 @@ _MODELS: dict[str, forest.Fitted] = {}  # by the model's unique key (params["key
 _MODELS_LOCK = threading.Lock()
 
 
-def _latest_model_row(session: Session, company_id: int):
-    return select(FraudModel.id, FraudModel.params).where(FraudModel.company_id == company_id) \
-        .order_by(FraudModel.id.desc()).limit(1)
+def _latest_model_row(company_id: int):
+    return (select(FraudModel.id, FraudModel.params).where(FraudModel.company_id == company_id)
+            .order_by(FraudModel.id.desc()).limit(1))
 
 
 def _fitted(session: Session, row) -> tuple[int, forest.Fitted] | None:
@@ -106,7 +106,7 @@ def _fitted(session: Session, row) -> tuple[int, forest.Fitted] | None:
 
 
 def _latest_model(session: Session, company_id: int) -> tuple[int, forest.Fitted] | None:
-    return _fitted(session, session.execute(_latest_model_row(session, company_id)).first())
+    return _fitted(session, session.execute(_latest_model_row(company_id)).first())
 
 
 def _billing(session: Session, company: Company, customer_id: int) -> tuple[str | None, str | None]:
