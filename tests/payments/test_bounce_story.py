@@ -117,7 +117,12 @@ def test_a_direct_debit_over_two_invoices_with_credit_left_comes_back(api, world
     assert account(api, big)["credit_items"] == [{"item": "PAY-2026-000001", "amount": "6.25"}]
     assert books(api, company) == {"1000": "70.00", "2100": "-3.75", "2200": "-6.25", "4000": "-60.00"}
 
-    done = ok(bounce(api, p, reason="direct debit returned: account closed (AC04)"))
+    # The bounce sent twice under one Idempotency-Key (a client retrying): done once, the same answer twice.
+    body = {"reason": "direct debit returned: account closed (AC04)"}
+    first = api.post(f"/payments/{p['id']}/bounce", user="cashier", json=body, headers={"Idempotency-Key": "rtn-1"})
+    again = api.post(f"/payments/{p['id']}/bounce", user="cashier", json=body, headers={"Idempotency-Key": "rtn-1"})
+    done = ok(first)
+    assert (again.status_code, again.headers.get("Idempotent-Replayed"), again.json()) == (200, "true", done)
     assert (done["applied"], done["unapplied"]) == ("0.00", "0.00")
     assert status(api, inv_a, inv_b) == [("21.25", "open"), ("42.50", "open")]
     acc = account(api, big)

@@ -14,7 +14,7 @@ from o2c.payments.schemas import (
     AccountOut, ApplyCreditIn, BounceIn, CreditApplicationOut, PaymentIn, PaymentOut, SettlementOut, WriteOffIn,
 )
 from o2c.web.deps import CtxDep, IdemKey, ReaderDep, cursor_to_id
-from o2c.web.responses import change, create
+from o2c.web.responses import create
 
 router = APIRouter(tags=["payments"])
 
@@ -67,14 +67,16 @@ def get_payment(payment_id: IdPath, ctx: ReaderDep):
 
 
 @router.post("/payments/{payment_id}/bounce", response_model=PaymentOut)
-def bounce_payment(payment_id: IdPath, data: BounceIn, ctx: CtxDep):
+def bounce_payment(payment_id: IdPath, data: BounceIn, ctx: CtxDep, idempotency_key: IdemKey = None):
     """A payment that did not clear (a cheque bounced, a direct debit returned), undone (payments.write):
     its invoices owe again what it paid (with any discount or write-off taken with it), the credit it left
     is taken back, and `fee`, if given, is charged to the customer. 422 naming the field for a missing
-    reason or a bad fee; 409 for a card payment, a payment bounced already (so a retry is harmless), or one
-    whose credit was used."""
-    return change(PaymentOut, lambda s: _view(s, bounces.bounce_payment(s, ctx.actor, ctx.company_id, payment_id,
-                                                                        data.reason, data.fee)))
+    reason or a bad fee; 409 for a card payment, a payment bounced already, or one whose credit was used.
+    A repeat with the same Idempotency-Key returns the first answer."""
+    def work(s):
+        return _view(s, bounces.bounce_payment(s, ctx.actor, ctx.company_id, payment_id, data.reason, data.fee))
+
+    return create(ctx, idempotency_key, f"/payments/{payment_id}/bounce", data, PaymentOut, work, status_code=200)
 
 
 @router.post("/invoices/{invoice_id}/write-off", status_code=201, response_model=SettlementOut)
