@@ -78,6 +78,7 @@ def main() -> int:
     ap.add_argument("--preseed", type=int, default=10_000)
     ap.add_argument("--invoices", type=int, default=20, help="invoices per customer")
     ap.add_argument("--lines", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=4, help="idle/active block pairs, alternating")
     ap.add_argument("--keep-db", action="store_true")
     args = ap.parse_args()
 
@@ -116,24 +117,37 @@ def main() -> int:
             resp = create_order(OrderIn.model_validate_json(json.dumps(body)), ctx, f"{prefix}{n}")
             assert resp.status_code == 201 and json.loads(resp.body)["status"] == "confirmed", resp.body
 
-        def run(label: str) -> dict:
-            for n in range(30):
-                one(n, f"WARM-{label}-")
-            statements[0], in_check[0], in_check[1] = 0, 0.0, 0
-            times = []
-            for n in range(args.requests):
-                t0 = time.perf_counter()
-                one(n, f"RUN-{label}-")
-                times.append(time.perf_counter() - t0)
-            return {"summary": summary_ms(times), "total": sum(times), "statements": statements[0] / args.requests,
-                    "check": in_check[0], "checks": in_check[1]}
+        results = {False: {"times": [], "statements": 0, "check": 0.0, "checks": 0},
+                   True: {"times": [], "statements": 0, "check": 0.0, "checks": 0}}
 
-        set_credit(url, world, active=False)
-        idle = run("idle")
-        set_credit(url, world, active=True)
-        active = run("active")
+        def block(active: bool, n: int, tag: str) -> None:
+            """Switch the gate, warm up (master data is read again after the switch), time `n` orders."""
+            set_credit(url, world, active=active)
+            for i in range(10):
+                one(i, f"WARM-{tag}-")
+            statements[0], in_check[0], in_check[1] = 0, 0.0, 0
+            r = results[active]
+            for i in range(n):
+                t0 = time.perf_counter()
+                one(i, f"RUN-{tag}-")
+                r["times"].append(time.perf_counter() - t0)
+            r["statements"] += statements[0]
+            r["check"] += in_check[0]
+            r["checks"] += in_check[1]
+
+        # Idle and active blocks alternate (idle-active, then active-idle, ...) so both see the same load.
+        per_block = max(1, args.requests // args.rounds)
+        for k in range(args.rounds):
+            for active in ((False, True) if k % 2 == 0 else (True, False)):
+                block(active, per_block, f"{k}-{int(active)}")
         gate.check = real_check
 
+        def summarise(r: dict) -> dict:
+            n = len(r["times"])
+            return {"summary": summary_ms(r["times"]), "total": sum(r["times"]), "statements": r["statements"] / n,
+                    "check": r["check"], "checks": r["checks"], "n": n}
+
+        idle, active = summarise(results[False]), summarise(results[True])
         a, b = idle["summary"], active["summary"]
         share = active["check"] / active["total"]
         diff = (b["mean"] - a["mean"]) / b["mean"]
@@ -141,11 +155,11 @@ def main() -> int:
         print(f"machine: {machine()}")
         print(f"data: {len(world.customer_ids)} customers, {args.preseed:,} open orders, "
               f"{args.invoices * len(world.customer_ids):,} invoices (a third paid, a third half paid); "
-              f"{args.requests} orders of {args.lines} lines per run")
+              f"{idle['n']} orders of {args.lines} lines per mode, in {args.rounds} alternating block pairs")
         for label, r in (("gate idle  ", idle), ("gate active", active)):
             s = r["summary"]
             print(f"{label}: p50 {s['p50']:.2f} ms, p99 {s['p99']:.2f} ms, mean {s['mean']:.2f} ms, "
-                  f"{r['statements']:.1f} SQL statements per order; credit check {r['check'] / args.requests * 1000:.3f} "
+                  f"{r['statements']:.1f} SQL statements per order; credit check {r['check'] / r['n'] * 1000:.3f} "
                   f"ms per order ({r['checks']} checks)")
         print(f"credit check share of order submit (time in the check / submit time, active run): {share:.3f}")
         print(f"difference of the mean submit times, (active - idle) / active: {diff:.3f}")
