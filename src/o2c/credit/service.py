@@ -241,8 +241,8 @@ def profile(session: Session, actor: Actor, company_id: int, customer_id: int) -
     }
     root_id = exposure.group_root(session, c.id)
     members = exposure.group_members(session, root_id)
-    if len(members) > 1:
-        root_acc = exposure.account(session, company_id, root_id)
+    root_acc = acc if root_id == c.id else exposure.account(session, company_id, root_id)
+    if len(members) > 1 or (root_acc is not None and root_acc.group_credit_limit is not None):
         cur = root_acc.currency if root_acc else acc.currency
         group = exposure.figures(session, company_id, members, cur).exposure
         limit = root_acc.group_credit_limit if root_acc else None
