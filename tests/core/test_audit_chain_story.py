@@ -68,6 +68,7 @@ def test_the_auditor_follows_an_order_through_the_sealed_chain_and_catches_every
     assert all(r.hash and r.data_hash and r.prev_hash == p.hash for p, r in zip(before, before[1:]))
 
     # The desk enters an order and cancels it: two more records, chained after the world's.
+    cut = clock.now()
     order = api.post("/orders", json=order_body("BIGBUY")).json()
     assert api.post(f"/orders/{order['id']}/cancel", json={"reason": "customer changed their mind"}).status_code == 200
     page = api.get("/audit", user="auditor", params={"entity": "order", "entity_id": order["id"]}).json()
@@ -75,6 +76,11 @@ def test_the_auditor_follows_an_order_through_the_sealed_chain_and_catches_every
     assert actions[0] == "cancelled" and actions[-1] == "captured", actions
     assert all(i["seq"] > before[-1].seq and len(i["hash"]) == 64 for i in page["items"])
     assert api.get("/audit", user="auditor", params={"actor": "desk"}).json()["items"][0]["action"] == "cancelled"
+    recent = api.get("/audit", user="auditor", params={"since": cut.isoformat()}).json()["items"]
+    assert {(i["entity"], i["entity_id"]) for i in recent} == {("order", order["id"])}
+    first = api.get("/audit", user="auditor", params={"limit": 1}).json()
+    second = api.get("/audit", user="auditor", params={"limit": 1, "cursor": first["next_cursor"]}).json()
+    assert [i["action"] for i in first["items"] + second["items"]] == actions[:2]
 
     # The chain verifies; its head is the last record's hash (written down elsewhere, it proves the past).
     checked = api.get("/audit/verify", user="auditor").json()
