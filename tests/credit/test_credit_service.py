@@ -18,7 +18,6 @@ from o2c.credit import gate
 from o2c.credit.models import ApprovalRoute, CreditScore, CreditStatement
 from o2c.customers.models import CustomerAccount
 from o2c.orders.gates import GateContext
-from o2c.payments.models import Payment
 from tests.credit.support import credit_hold, order, request_of, set_limit
 from tests.dunning.support import invoiced, on
 from tests.fulfillment.flow import ok, pack, pick_all, place, release, ship, shipment_of
@@ -76,8 +75,8 @@ def test_statements_are_checked_and_a_score_explains_its_grade_and_limit(api, wo
 
 
 def test_payment_behaviour_is_read_from_the_customers_invoices_payments_disputes_and_bounces(api, world):
-    """LOYAL's invoice of 90.84 (30 November, due 30 December) is paid on 9 January, 10 days late; it was
-    disputed, and the payment bounced. No statements: Z unknown 15, current ratio 5, coverage 5; 10 days
+    """LOYAL's invoice of 90.84 (30 November, due 30 December) was disputed; a cheque for it on 5 January
+    bounced, and a transfer paid it on 9 January, 10 days late. No statements: Z unknown 15, current ratio 5, coverage 5; 10 days
     beyond terms 10; one dispute 3; one bounce 5: 43 points, grade C. Expected purchases default to a
     twelfth of the year's invoices (7.57), so the limit is 50 % of that, rounded down: 3.78."""
     equip(api)
@@ -85,13 +84,17 @@ def test_payment_behaviour_is_read_from_the_customers_invoices_payments_disputes
     on(2026, 11, 30)
     inv = invoiced(api, "LOYAL", [("WIDGET", "10")], "5.2")
     ok(api.post(f"/invoices/{inv['id']}/disputes", user="biller", json={"reason": "price"}), 201)
-    on(2027, 1, 9)
-    pay = ok(api.post("/payments", user="cashier", json={
-        "customer_id": ids["LOYAL"], "method": "cheque", "currency": "USD", "amount": "90.84",
-        "applications": [{"invoice_id": inv["id"], "amount": "90.84"}]}), 201)
-    # bounced payments are recorded by receivables; here the column is set as that would
-    transaction(lambda s: s.execute(update(Payment).where(Payment.id == pay["id"]).values(bounced_at=s.scalar(
-        select(Payment.created_at).where(Payment.id == pay["id"])))))
+
+    def pay(method: str) -> dict:
+        return ok(api.post("/payments", user="cashier", json={
+            "customer_id": ids["LOYAL"], "method": method, "currency": "USD", "amount": "90.84",
+            "applications": [{"invoice_id": inv["id"], "amount": "90.84"}]}), 201)
+
+    on(2027, 1, 5)  # a cheque that bounces: the invoice is open again
+    cheque = pay("cheque")
+    ok(api.post(f"/payments/{cheque['id']}/bounce", user="cashier", json={"reason": "cheque returned: no funds"}))
+    on(2027, 1, 9)  # paid by transfer: 10 days after the due date
+    pay("bank_transfer")
     on(2027, 1, 20)
     score = ok(api.post(f"/credit/customers/{ids['LOYAL']}/scores", user="analyst", json={}), 201)
     pb = score["inputs"]["payment_behaviour"]
