@@ -82,7 +82,7 @@ def test_duplicates_are_found_among_the_companys_customers_only_and_fast(world):
         assert [f["id"] for f in duplicates.find_duplicates(s, cid, legal_name="Harbour Freight Co")] == [golden]
 
 
-def test_duplicate_search_is_fast_on_a_larger_customer_file(world):
+def test_duplicate_search_scores_only_what_sql_let_through_and_stays_fast(world, monkeypatch):
     cid = world["ids"]["company"]
 
     def seed(s):
@@ -90,20 +90,30 @@ def test_duplicate_search_is_fast_on_a_larger_customer_file(world):
 
         now = clock.now()
         rows = [Customer(code=f"F{i:05d}", legal_name=f"{w} {i} Trading Inc.", created_at=now)
-                for i, w in enumerate(["Harbor", "Lakeside", "Prairie", "Summit"] * 500)]
+                for i, w in enumerate(["Harbor", "Granite", "Prairie", "Summit"] * 500)]
+        rows.append(Customer(code="MEADOW", legal_name="Meadowbrook Dental Inc.", created_at=now))
         s.add_all(rows)
         s.flush()
         s.add_all([CustomerAccount(company_id=cid, customer_id=c.id, currency="USD", created_at=now) for c in rows])
         s.add_all([CustomerAddress(customer_id=c.id, kind="billing", is_default=True, **CHI) for c in rows])
 
     transaction(seed)
+    scored = []
+    real_score = duplicates.score
+    monkeypatch.setattr(duplicates, "score", lambda a, b: scored.append(b.legal_name) or real_score(a, b))
     with read_session() as s:
-        duplicates.find_duplicates(s, cid, legal_name="warm up")
+        # A distinctive name: of 2,005 customers in one city, SQL lets one through.
+        found = duplicates.find_duplicates(s, cid, legal_name="Meadowbrook Dental Group", address=CHI)
+        assert ([f["code"] for f in found], scored) == (["MEADOW"], ["Meadowbrook Dental Inc."])
+        # The worst case: every customer shares a word with the probe and is scored.
+        scored.clear()
         started = time.perf_counter()
         found = duplicates.find_duplicates(s, cid, legal_name="Harbor 40 Trading", address=CHI)
         took = time.perf_counter() - started
+    assert len(scored) == 2000
     assert (found[0]["code"], found[0]["score"]) == ("F00040", 100.0)  # "Harbor 400" etc. come after it
-    assert took < 1.0, f"find_duplicates took {took:.3f} s over 2,000 customers"
+    # 0.3 s measured on an idle 2-core machine; the bound leaves room for a loaded one.
+    assert took < 3.0, f"find_duplicates took {took:.3f} s scoring 2,000 customers"
 
 
 def test_a_change_is_applied_only_by_a_second_user_with_the_right_permission(world):
