@@ -169,3 +169,15 @@ def test_conflicting_roles_may_be_assigned_and_come_back_as_warnings(world, db):
                                           "--database-url", db])
     assert result.exit_code == 0, result.output
     assert "warning: these roles conflict (segregation of duties): record_payment_vs_issue_credit_note" in result.output
+
+
+def test_roles_assigned_through_the_api_come_back_with_their_conflicts(api, world):
+    assert_problem(api.put("/roles/users/desk2", user="auditor", json={"roles": ["order_desk"]}), 403)
+    assert_problem(api.put("/roles/users/desk2", user="admin", json={"roles": ["order_clerk"]}), 422, "roles")
+    assert_problem(api.put("/roles/users/nobody", user="admin", json={"roles": ["viewer"]}), 404)
+    r = ok(api.put("/roles/users/desk2", user="admin", json={"roles": ["order_desk", "credit_manager"]}))
+    assert r == {"username": "desk2", "roles": ["credit_manager", "order_desk"],
+                 "warnings": ["enter_order_vs_approve_credit: the user who entered an order cannot approve its "
+                              "credit hold"]}
+    report = {u["username"] for u in ok(api.get("/roles/conflict-report", user="auditor"))}
+    assert "desk2" in report

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from o2c.core import sod
+from o2c.core import sod, users
 from o2c.core.auth import PERMISSIONS, ROLES, require
 from o2c.core.db import read_session
 from o2c.web.deps import CtxDep, ReaderDep
@@ -64,6 +64,16 @@ class UserConflictsOut(BaseModel):
     conflicts: list[ConflictOut]
 
 
+class UserRolesIn(BaseModel):
+    roles: list[str] = Field(min_length=1, max_length=20)
+
+
+class UserRolesOut(BaseModel):
+    username: str
+    roles: list[str]
+    warnings: list[str] = Field(description="segregation-of-duties rules these roles together conflict with")
+
+
 def _matrix(rules: list[sod.Rule]) -> MatrixOut:
     return MatrixOut(rules=[RuleOut(code=r.code, duty_a=r.duty_a, duty_b=r.duty_b, description=r.description,
                                     active=r.active) for r in rules])
@@ -97,3 +107,12 @@ def conflict_report(ctx: CtxDep):
     require(ctx.actor, "audit.read")
     with read_session() as s:
         return [UserConflictsOut.model_validate(u) for u in sod.conflicts(s, ctx.actor, ctx.company_id)]
+
+
+@router.put("/users/{username}", response_model=UserRolesOut)
+def set_user_roles(username: str, data: UserRolesIn, ctx: CtxDep):
+    """Give a user exactly these roles (users.write). Roles that conflict under the matrix are allowed and
+    come back as `warnings` (the record-level checks still apply); 422 names an unknown role."""
+    return change(UserRolesOut, lambda s: UserRolesOut(
+        username=username, roles=sorted(set(data.roles)),
+        warnings=users.assign_roles(s, ctx.actor, username, data.roles)))
