@@ -21,6 +21,7 @@ from o2c.customers import privacy
 from o2c.customers.models import Customer, CustomerContact
 from o2c.orders.models import Order
 from tests.api import assert_problem, order_body
+from tests.fulfillment.flow import ok
 
 JANE = {"name": "Jane Roe", "role": "buyer", "email": "Jane.Roe@bigbuy.example", "phone": "+13129225000"}
 
@@ -51,6 +52,12 @@ def test_jane_roe_exports_then_erases_her_data(api, world):
     # A message to her waits in the outbox (as a reminder email would).
     transaction(lambda s: emit(s, "reminder.sent", {"reminder_id": 1, "email": JANE["email"], "total": "10.00"},
                                company_id=ids["company"], entity_id=1))
+
+    # The request comes by email: the compliance officer finds the contact it belongs to.
+    assert_problem(api.get("/privacy/contacts", user="desk", params={"email": "jane.roe@bigbuy.example"}), 403)
+    found = ok(api.get("/privacy/contacts", user="compliance", params={"email": " JANE.ROE@bigbuy.example"}))
+    assert found == [{"id": jane, "customer_id": bigbuy, "name": "Jane Roe", "role": "buyer"}]
+    assert ok(api.get("/privacy/contacts", user="compliance", params={"email": "jroe@bigbuy.example"})) == []
 
     # Export: only privacy.write (the compliance officer) may; the desk is refused.
     assert_problem(api.get(f"/privacy/contacts/{jane}/export", user="desk"), 403)

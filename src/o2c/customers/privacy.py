@@ -145,6 +145,25 @@ def _found(session: Session, company_id: int, contact: CustomerContact, values: 
     return found
 
 
+# ---------------------------------------------------------------- finding the contact of a request
+
+def find(session: Session, actor: Actor, company_id: int, email: str) -> list[CustomerContact]:
+    """The contacts, at customers this company deals with, whose email is the one a request came from."""
+    require(actor, "privacy.write")
+    wanted = (email or "").strip().lower()
+    if not wanted:
+        raise ValidationFailed.one("email", "required", "the email address the request came from")
+    found = []
+    for c in session.scalars(select(CustomerContact).where(func.lower(CustomerContact.email) == wanted)
+                             .order_by(CustomerContact.id)):
+        try:
+            customers.load(session, company_id, c.customer_id, actor)
+        except NotFound:
+            continue
+        found.append(c)
+    return found
+
+
 # ---------------------------------------------------------------- export
 
 def export(session: Session, actor: Actor, company_id: int, contact_id: int) -> dict:

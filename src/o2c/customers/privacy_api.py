@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from o2c.core.db import transaction
+from o2c.core.db import read_session, transaction
 from o2c.core.schemas import IdPath
 from o2c.customers import privacy
 from o2c.web.deps import CtxDep
@@ -24,6 +24,21 @@ class ErasedOut(BaseModel):
     pseudonym: str
     changed: dict[str, int]
     kept: str
+
+
+class ContactRef(BaseModel):
+    id: int
+    customer_id: int
+    name: str
+    role: str | None
+
+
+@router.get("/contacts", response_model=list[ContactRef])
+def find_contacts(ctx: CtxDep, email: str = Query(..., max_length=254)):
+    """The contacts whose email a request came from (privacy.write): export or erase each by its id."""
+    with read_session() as s:
+        return [ContactRef(id=c.id, customer_id=c.customer_id, name=c.name, role=c.role)
+                for c in privacy.find(s, ctx.actor, ctx.company_id, email)]
 
 
 @router.get("/contacts/{contact_id}/export")
