@@ -225,3 +225,25 @@ def test_a_partly_shipped_order_counts_what_has_not_shipped(api, world):
     assert parts() == ("0.00", "119.53", "71.72", "191.25")
     dispatch_pending()
     assert parts() == ("119.53", "0.00", "71.72", "191.25")
+
+
+def test_a_bulk_import_holds_the_order_that_goes_beyond_what_the_batch_used(api, world):
+    """Three orders of 50 widgets (478.13 each) in one batch against BIGBUY's 1,000.00: the first two
+    (956.26) pass, the third finds 43.74 left and waits for an analyst, its request opened once the batch
+    is written."""
+    from o2c.integrations.csv_capture import capture_batch
+    from o2c.orders.schemas import OrderIn
+    from tests.payments.support import actor
+
+    ids = world["ids"]
+    set_limit(api, ids["BIGBUY"], credit_limit="1000")
+    orders = [OrderIn(customer_code="BIGBUY", channel="csv", po_number=f"BULK-{n}",
+                      lines=[{"sku": "WIDGET", "quantity": 50}]) for n in range(3)]
+    desk = actor(world, "desk")
+    out = transaction(lambda s: capture_batch(s, desk, ids["company"], orders))
+    assert [o.status for o in out] == ["confirmed", "confirmed", "held"]
+    held = ok(api.get(f"/orders/{out[2].order_id}"))
+    [reason] = credit_hold(held)["reasons"]
+    assert reason["code"] == "limit_exceeded" and "available to the customer: 43.74 USD" in reason["message"]
+    req = request_of(api, out[2].order_id)
+    assert (req["amount"], req["role"], req["status"]) == ("478.13", "credit_analyst", "pending")
