@@ -119,7 +119,7 @@ def test_demo_adds_up_and_a_second_run_reuses_it(db, monkeypatch):
 
     # the login it printed works, for users of every role
     assert set(report.keys) == {"admin", "desk", "rep", "approver", "keeper", "service", "viewer", "biller",
-                                "cashier"}
+                                "cashier", "steward"}
     with read_session() as s:
         for username, key in report.keys.items():
             assert key in text
