@@ -199,15 +199,6 @@ def update_customer(session: Session, actor: Actor, company_id: int, customer_id
         for e in endpoint_errors(after("endpoint_id", c), after("endpoint_scheme", c)):
             errors.add(e.field, e.code, e.message)
     errors.raise_if_any()
-    before = {}
-    for k, v in changes.items():
-        if k in ("legal_name", "email", "phone", "tax_id", "endpoint_id", "endpoint_scheme"):
-            before[k] = getattr(c, k)
-            setattr(c, k, v)
-        elif k == "ship_preference":
-            before[k] = "ship_complete" if acc.ship_complete else "ship_partial"
-            acc.ship_complete = v == "ship_complete"
-        else:
     pending = []
     if {"payment_terms_days", "early_discount_pct", "early_discount_days"} & set(changes):
         # Payment terms are sensitive: they wait for a second user's approval (o2c.customers.changes).
@@ -220,6 +211,15 @@ def update_customer(session: Session, actor: Actor, company_id: int, customer_id
                 terms["early_discount_pct"] = str(terms["early_discount_pct"])
             pending.append(sensitive.request_change(session, actor, company_id, c.id, "payment_terms", terms,
                                                     "asked by a change of the customer"))
+    before = {}
+    for k, v in changes.items():
+        if k in ("legal_name", "email", "phone", "tax_id", "endpoint_id", "endpoint_scheme"):
+            before[k] = getattr(c, k)
+            setattr(c, k, v)
+        elif k == "ship_preference":
+            before[k] = "ship_complete" if acc.ship_complete else "ship_partial"
+            acc.ship_complete = v == "ship_complete"
+        else:
             before[k] = getattr(acc, k)
             setattr(acc, k, v)
     if changes:

@@ -13,8 +13,8 @@ from o2c.core.runtime import tune_gc
 from o2c.credit.api import approvals_router, router as credit_router
 from o2c.web.company_api import router as company_router
 from o2c.customers.api import router as customers_router
-from o2c.customers.onboarding_api import router as onboarding_router
 from o2c.customers.governance_api import router as governance_router
+from o2c.customers.onboarding_api import router as onboarding_router
 from o2c.dunning.api import router as dunning_router
 from o2c.fraud.api import router as fraud_router
 from o2c.fulfillment.api import router as fulfillment_router
