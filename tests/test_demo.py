@@ -21,6 +21,8 @@ from tests.books import assert_books_agree
 from tests.conftest import _empty
 from tests.test_notifications import SmtpServer, free_port, point_smtp_at
 
+# Orders the risk desk adds: the onboarded customer's, the sanctioned applicant's, a credit hold, a fraud hold.
+RISK_ORDERS = 4
 # Where each kind of order must end up.
 ENDS = {
     "clean": {"confirmed"}, "short": {"backordered"}, "bad_postal": {"confirmed"}, "no_reason": {"confirmed"},
@@ -80,13 +82,26 @@ def test_demo_adds_up_and_a_second_run_reuses_it(db, monkeypatch):
         assert status in ENDS[scenario], (scenario, status, n)
     by_status = _check_books(report.company_id)
     assert by_status == report.by_status
-    assert sum(by_status.values()) == 40
+    assert sum(by_status.values()) == 40 + RISK_ORDERS
     assert {"confirmed", "backordered", "validated", "held", "cancelled"} <= {k for k, v in by_status.items() if v}
     assert report.holds["pricing"][0] >= 1 and report.holds["pricing"][1] == 0  # all approved
-    assert report.holds["validation"][1] == by_status["held"]  # the held orders wait for the desk
+    # the held orders wait for the desk, and the sanctioned applicant's for ever
+    assert report.holds["validation"][1] + 1 == by_status["held"]
     er = report.error_rate
-    assert er["orders"] == 40 and er["rate"] == (Decimal(er["needed_correction"]) / 40).quantize(Decimal("0.0001"))
+    n = 40 + RISK_ORDERS
+    assert er["orders"] == n and er["rate"] == (Decimal(er["needed_correction"]) / n).quantize(Decimal("0.0001"))
     assert er["needed_correction"] >= report.holds["validation"][0] // 2 > 0
+
+    # the risk desk: a customer onboarded through KYC (its waiting order then confirmed), a sanctions
+    # hit confirmed (the applicant blocked, its order held), a credit hold and a fraud hold each released
+    # by the right person, and the audit chain verified
+    r = report.risk
+    assert r.failures == [] and len(r.lines) == 6, r
+    assert (report.holds["customer"], report.holds["compliance"]) == ((2, 1), (1, 1))
+    assert report.holds["credit"] == (1, 0) and report.holds["fraud"] == (1, 0)
+    assert "is now confirmed" in text and "compliance confirmed the hit as a true match" in text
+    assert "the desk could not approve it, the analyst did" in text and "the fraud analyst approved it" in text
+    assert "Audit log verified" in text
 
     # the warehouse shipped every released shipment: a short pick, a parcel held by the scale, a late delivery
     f = report.fulfilment
@@ -119,13 +134,13 @@ def test_demo_adds_up_and_a_second_run_reuses_it(db, monkeypatch):
 
     # the login it printed works, for users of every role
     assert set(report.keys) == {"admin", "desk", "rep", "approver", "keeper", "service", "viewer", "biller",
-                                "cashier", "steward"}
+                                "cashier", "steward", "clerk", "compliance", "analyst", "manager", "fraud", "auditor"}
     with read_session() as s:
         for username, key in report.keys.items():
             assert key in text
             assert actor_for_key(s, key).username == username
     assert "http://127.0.0.1:8000/api/v1/docs" in text
-    assert "Order entry error rate" in text and f"{er['needed_correction']} of 40" in text
+    assert "Order entry error rate" in text and f"{er['needed_correction']} of {n}" in text
 
     # a second run finds the company, creates nothing and hands out a fresh admin key
     again_out = _console()
@@ -144,7 +159,7 @@ def test_demo_adds_up_and_a_second_run_reuses_it(db, monkeypatch):
         more = run_demo(5, seed=7, more=True, console=_console())
     finally:
         server.stop()
-    assert more.failures == [] and sum(more.by_status.values()) == 45
+    assert more.failures == [] and sum(more.by_status.values()) == 45 + RISK_ORDERS
     assert more.events_pending == 0  # delivered in the demo's own rounds or at its end
     with read_session() as s:
         # one confirmation per confirming event, except for orders cancelled before the mail went out

@@ -25,7 +25,7 @@ from rich.table import Table
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from o2c import demo_cash, demo_warehouse
+from o2c import demo_cash, demo_risk, demo_warehouse
 from o2c.core import clock
 from o2c.core.auth import Actor, actor_for_user, create_user, issue_api_key
 from o2c.core.db import read_session, transaction
@@ -49,6 +49,12 @@ USERS = {
     "biller": (["billing"], "Bea Biller (billing)"),
     "cashier": (["receivables"], "Cal Cashier (receivables)"),
     "steward": (["data_steward"], "Stella Steward (master data approvals)"),
+    "clerk": (["master_data"], "Mia Clerk (master data)"),
+    "compliance": (["compliance_officer"], "Cole Compliance (KYC and sanctions)"),
+    "analyst": (["credit_analyst"], "Ann Analyst (credit)"),
+    "manager": (["credit_manager"], "Max Manager (credit)"),
+    "fraud": (["fraud_analyst"], "Fay Fraud (fraud review)"),
+    "auditor": (["auditor"], "Aud Auditor (audit)"),
 }
 
 # ------------------------------------------------------------------ master data
@@ -189,6 +195,7 @@ class DemoReport:
     events_delivered: int | None = None  # None: no SMTP server reachable, left for the dispatcher
     fulfilment: demo_warehouse.FulfilmentReport | None = None
     cash: demo_cash.CashReport | None = None
+    risk: demo_risk.RiskReport | None = None
 
 
 # ------------------------------------------------------------------ setting up
@@ -561,7 +568,7 @@ def _print_summary(report: DemoReport, console: Console) -> None:
     h.add_column("kind")
     h.add_column("raised", justify="right")
     h.add_column("still open", justify="right")
-    for kind in ("validation", "duplicate", "pricing"):
+    for kind in ("validation", "duplicate", "pricing", "customer", "compliance", "credit", "fraud"):
         raised, active = report.holds.get(kind, (0, 0))
         h.add_row(kind, str(raised), str(active))
     console.print(h)
@@ -586,6 +593,11 @@ def _print_summary(report: DemoReport, console: Console) -> None:
             f"suggested and {st.get('unmatched', 0)} unmatched (then decided by the cashier); reminded: "
             f"{', '.join(c.reminded) or 'nobody'}.")
         for failure in c.failures[:10]:
+            console.print(f"  [red]{failure}[/]")
+    if report.risk is not None:
+        for line in report.risk.lines:
+            console.print(line)
+        for failure in report.risk.failures[:10]:
             console.print(f"  [red]{failure}[/]")
     er = report.error_rate
     console.print(f"Order entry error rate: {er['needed_correction']} of {er['orders']} orders needed a correction "
@@ -673,6 +685,10 @@ def run_demo(orders: int = 300, *, seed: int = 42, more: bool = False, console: 
                 report.fulfilment = demo_warehouse.run_day(cid, actors, rng, start + timedelta(days=1), progress)
             with console.status("Invoices, payments, the bank statement and reminders"):
                 report.cash = demo_cash.run(cid, actors, start)
+            if created:  # once: its customers and decisions are the demo company's own
+                with console.status("Onboarding, a sanctions hit, a credit hold and a fraud review"):
+                    report.risk = demo_risk.run(cid, actors, min(start + timedelta(days=10, hours=2),
+                                                                 datetime.now(timezone.utc)))
         finally:
             clock.freeze(None)
         _analyse(url)
