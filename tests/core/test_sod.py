@@ -23,7 +23,7 @@ CODES = {r.code for r in sod.DEFAULTS}
 # ---------------------------------------------------------------- rules (pure)
 
 def test_every_default_rule_pairs_two_known_duties_and_every_duty_maps_to_a_permission():
-    assert len(sod.DEFAULTS) == len(CODES) == 6
+    assert len(sod.DEFAULTS) == len(CODES) == 7
     for r in sod.DEFAULTS:
         assert r.duty_a in sod.DUTIES and r.duty_b in sod.DUTIES and r.duty_a != r.duty_b
     for perm in sod.DUTIES.values():
@@ -76,7 +76,7 @@ def _user(name: str, roles: list[str], world) -> str:
 
 
 def test_the_matrix_the_report_and_a_change_of_the_matrix(api, world):
-    # Anyone who reads sees the roles and the matrix: the six default rules until an admin changes it.
+    # Anyone who reads sees the roles and the matrix: the seven default rules until an admin changes it.
     roles = ok(api.get("/roles", user="viewer"))
     assert {r["role"] for r in roles["roles"]} == set(ROLES)
     assert roles["duties"]["approve_price"] == "holds.release_pricing"
@@ -87,7 +87,7 @@ def test_the_matrix_the_report_and_a_change_of_the_matrix(api, world):
     assert_problem(api.get("/roles/conflict-report", user="desk"), 403)
     report = {u["username"]: u for u in ok(api.get("/roles/conflict-report", user="auditor"))}
     assert set(report) == {"admin", "desk_approver"}
-    assert report["admin"]["admin"] is True and len(report["admin"]["conflicts"]) == 6
+    assert report["admin"]["admin"] is True and len(report["admin"]["conflicts"]) == len(CODES)
     assert report["desk_approver"]["admin"] is False
     assert [c["rule"] for c in report["desk_approver"]["conflicts"]] == ["enter_order_vs_approve_price"]
 
@@ -106,8 +106,8 @@ def test_the_matrix_the_report_and_a_change_of_the_matrix(api, world):
     rules = [{k: r[k] for k in ("code", "duty_a", "duty_b", "description", "active")} for r in matrix]
     assert_problem(api.put("/roles/conflicts", user="auditor", json={"rules": rules}), 403)
     bad = rules + [{"code": "x", "duty_a": "enter_orders", "duty_b": "approve_credit"}]
-    assert_problem(api.put("/roles/conflicts", user="admin", json={"rules": bad}), 422, "rules[6].duty_a")
-    assert_problem(api.put("/roles/conflicts", user="admin", json={"rules": rules + [rules[0]]}), 422, "rules[6].code")
+    assert_problem(api.put("/roles/conflicts", user="admin", json={"rules": bad}), 422, f"rules[{len(CODES)}].duty_a")
+    assert_problem(api.put("/roles/conflicts", user="admin", json={"rules": rules + [rules[0]]}), 422, f"rules[{len(CODES)}].code")
     assert snapshot() == before
 
     # The admin switches the price rule off and adds one: the check and the report follow the data.
@@ -127,7 +127,7 @@ def test_the_matrix_the_report_and_a_change_of_the_matrix(api, world):
     # Left out of the list, a rule is switched off, not deleted.
     ok(api.put("/roles/conflicts", user="admin", json={"rules": rules[:1]}))
     after = ok(api.get("/roles/conflicts", user="viewer"))["rules"]
-    assert len(after) == 7 and [r["code"] for r in after if r["active"]] == [rules[0]["code"]]
+    assert len(after) == len(CODES) + 1 and [r["code"] for r in after if r["active"]] == [rules[0]["code"]]
 
 
 def test_who_recorded_a_payment_of_an_invoice_cannot_credit_it(api, world):

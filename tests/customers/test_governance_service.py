@@ -124,7 +124,7 @@ def test_a_change_is_applied_only_by_a_second_user_with_the_right_permission(wor
                                                       {"payment_terms_days": 45}, "renegotiated").id)
     # Admin holds every permission, yet cannot approve what admin asked for.
     e = _refused(Forbidden, lambda s: changes.approve_change(s, admin, cid, ch))
-    assert e.extra["rule"] == "change_vs_approve_change"
+    assert e.extra["rule"] == "request_vs_approve_customer_change"
     _refused(Forbidden, lambda s: changes.approve_change(s, analyst, cid, ch))  # no masterdata.approve
     _refused(Forbidden, lambda s: changes.withdraw_change(s, steward, cid, ch))  # only the requester withdraws
     _refused(ValidationFailed, lambda s: changes.reject_change(s, steward, cid, ch, ""))  # a reason is needed

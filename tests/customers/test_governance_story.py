@@ -151,7 +151,7 @@ def test_duplicates_merge_hierarchy_and_four_eyes(api, world):
     assert (add["old_value"], add["new_value"]["iban"], add["version"]) == (None, IBAN_A, None)
     assert [c["id"] for c in _ok(api.get("/customers/changes", user="steward"))] == [add["id"]]
     problem = _refused(api, "post", f"/customers/changes/{add['id']}/approve", "onboarder", 403)
-    assert problem["rule"] == "change_vs_approve_change"
+    assert problem["rule"] == "request_vs_approve_customer_change"
     first = _ok(api.post(f"/customers/changes/{add['id']}/approve", user="steward", json={"reason": "called back"}))
     assert (first["status"], first["version"], first["decided_by"]) == ("approved", 1, "steward")
     assert _bank_accounts() == [(golden["id"], IBAN_B), (golden["id"], IBAN_A)]

@@ -36,6 +36,7 @@ DUTIES: dict[str, str] = {
     "review_kyc_document": "kyc.review",
     "apply_customer": "masterdata.write",
     "activate_customer": "kyc.review",
+    "review_fraud": "fraud.review",
 }
 
 
@@ -64,6 +65,8 @@ DEFAULTS: tuple[Rule, ...] = (
          "the user who uploaded a KYC document cannot review it"),
     Rule("apply_vs_activate_customer", "apply_customer", "activate_customer",
          "the user who applied for a customer cannot activate it"),
+    Rule("enter_order_vs_fraud_review", "enter_order", "review_fraud",
+         "the user who entered an order cannot decide its fraud review"),
 )
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from o2c.core import audit, clock
+from o2c.core import audit, clock, sod
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from o2c.core.events import emit
@@ -263,9 +263,7 @@ def _load_for_decision(session: Session, actor: Actor, company_id: int, request_
                        approval_id=req.id, current_status=order.status)
     if req.status != "pending":
         raise Conflict(f"approval {req.id} is {req.status} already", approval_id=req.id, current_status=req.status)
-    if order.entered_by is not None and order.entered_by == actor.user_id:
-        raise Forbidden("segregation of duties: the user who entered an order never decides its credit",
-                        rule="enter_order_vs_approve_credit", approval_id=req.id)
+    sod.check(session, actor, "approve_credit", "enter_order", [order.entered_by])
     decisions = list(session.scalars(select(ApprovalDecision).where(ApprovalDecision.request_id == req.id)))
     if any(d.user_id == actor.user_id for d in decisions):
         raise Conflict(f"user {actor.username!r} has decided approval {req.id} already; another approver is needed",

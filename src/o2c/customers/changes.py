@@ -6,7 +6,7 @@ how much they may owe (credit_limit, group_credit_limit; in the account's curren
 field's current value next to the new one; nothing changes until approval. Approval
 
 - needs masterdata.approve (credit.approve for the two limits) and a user other than the requester
-  (segregation of duties, rule "change_vs_approve_change": who changes a bank account does not approve
+  (segregation of duties, rule "request_vs_approve_customer_change": who changes a bank account does not approve
   that change);
 - needs the change still pending and its old value still current: a field changed since the request
   makes it stale (409) - ask again on top of the new value;
@@ -27,7 +27,7 @@ from schwifty.exceptions import SchwiftyException
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from o2c.core import audit, clock, events, masterdata
+from o2c.core import audit, clock, events, masterdata, sod
 from o2c.core.auth import Actor, require
 from o2c.core.errors import Conflict, FieldError, ErrorList, Forbidden, NotFound, ValidationFailed
 from o2c.core.models import User
@@ -35,7 +35,6 @@ from o2c.customers import service
 from o2c.customers.models import Customer, CustomerAccount, CustomerAddress, CustomerBankAccount, CustomerChange
 from o2c.customers.rules import Address, address_errors, terms_errors
 
-SOD_RULE = "change_vs_approve_change"
 
 
 def _conflict(message: str, field: str, code: str = "state", **extra) -> Conflict:
@@ -278,19 +277,17 @@ def _locked(session: Session, company_id: int, change_id: int) -> tuple[Customer
     return change, customer, acc
 
 
-def _decide_check(change: CustomerChange, actor: Actor, verb: str) -> None:
+def _decide_check(session: Session, change: CustomerChange, actor: Actor) -> None:
     if change.status != "pending":
         raise _conflict(f"change {change.id} is {change.status} already", field="status", code="decided")
-    if actor.user_id is not None and actor.user_id == change.requested_by:
-        raise Forbidden(f"user {actor.username!r} asked for change {change.id} and cannot {verb} it: a second "
-                        "user must", rule=SOD_RULE)
+    sod.check(session, actor, "approve_customer_change", "request_customer_change", [change.requested_by])
     require(actor, FIELDS[change.field][1])
 
 
 def approve_change(session: Session, actor: Actor, company_id: int, change_id: int, reason: str | None = None
                    ) -> CustomerChange:
     change, c, acc = _locked(session, company_id, change_id)
-    _decide_check(change, actor, "approve")
+    _decide_check(session, change, actor)
     now_value = current(session, c, acc, change.field, change.new_value)
     if now_value != change.old_value:
         raise _conflict(f"{change.field} of customer {c.code} changed since change {change.id} was asked for: it is "
@@ -341,7 +338,7 @@ def reject_change(session: Session, actor: Actor, company_id: int, change_id: in
     if not (reason or "").strip():
         raise ValidationFailed.one("reason", "required", "say why the change is rejected")
     change, c, _ = _locked(session, company_id, change_id)
-    _decide_check(change, actor, "reject")
+    _decide_check(session, change, actor)
     return _close(session, actor, company_id, change, "rejected", reason)
 
 

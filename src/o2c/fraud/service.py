@@ -22,9 +22,9 @@ import numpy as np
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from o2c.core import audit, clock
+from o2c.core import audit, clock, sod
 from o2c.core.auth import Actor, require
-from o2c.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from o2c.core.errors import Conflict, NotFound, ValidationFailed
 from o2c.core.events import emit
 from o2c.core.masterdata import CACHE
 from o2c.core.models import Company
@@ -315,9 +315,7 @@ def decide(session: Session, actor: Actor, company_id: int, review_id: int, appr
     if review.status != "pending":
         raise Conflict(f"fraud review {review_id} was {review.status} already", current_status=review.status)
     entered_by = session.scalar(select(Order.entered_by).where(Order.id == review.order_id))
-    if entered_by is not None and entered_by == actor.user_id:
-        raise Forbidden("segregation of duties: the user who entered an order cannot decide its fraud review",
-                        rule="enter_order_vs_fraud_review")
+    sod.check(session, actor, "review_fraud", "enter_order", [entered_by])
     label = "legit" if approve else "fraud"
     data = {"fraud_review_id": review.id, "score": format(review.score, "f"), "label": label}
     if approve:
