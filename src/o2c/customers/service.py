@@ -198,6 +198,13 @@ def update_customer(session: Session, actor: Actor, company_id: int, customer_id
     if {"endpoint_id", "endpoint_scheme"} & set(changes):
         for e in endpoint_errors(after("endpoint_id", c), after("endpoint_scheme", c)):
             errors.add(e.field, e.code, e.message)
+    given = {k: changes[k] for k in ("tax_id", "email", "phone") if changes.get(k) is not None}
+    if given:  # checked and stored normalised, as on create
+        from o2c.customers.onboarding import check_identity
+
+        billing = session.scalar(select(CustomerAddress.country).where(CustomerAddress.customer_id == c.id,
+                                                                       CustomerAddress.kind == "billing"))
+        changes.update(check_identity(errors, billing, **given))
     errors.raise_if_any()
     pending = []
     if {"payment_terms_days", "early_discount_pct", "early_discount_days"} & set(changes):
@@ -229,6 +236,10 @@ def update_customer(session: Session, actor: Actor, company_id: int, customer_id
         )
         masterdata.bump(session, company_id)
     session.flush()
+    if "legal_name" in changes and changes["legal_name"] != before.get("legal_name"):
+        from o2c.compliance.service import screen_customer  # a new name is screened again
+
+        screen_customer(session, actor, c.id)
     view = customer_view(session, company_id, customer_id)
     if pending:
         view["pending_changes"] = sensitive.views(session, pending)
