@@ -207,3 +207,22 @@ def test_group_exposure_rolls_up_from_subsidiary_to_parent(api, world):
     # A subsidiary's order is checked against the group too: 5 widgets (50.00 + CA tax 3.63 = 53.63) fit.
     assert credit_hold(order(api, "TIDY", [("WIDGET", 5)])) is None
     assert profile(api, ids["TIDY"])["group"]["available"] == "88.37"
+
+
+def test_a_raised_limit_lets_the_orders_it_now_covers_go_on(api, world):
+    """An order held beyond the limit waits for a person, unless the limit is raised first: approving the
+    higher limit checks the credit holds again, the order moves on and its approval request closes."""
+    bigbuy = world["ids"]["BIGBUY"]
+    set_limit(api, bigbuy, credit_limit="500")
+    held = order(api, "BIGBUY", [("WIDGET", 100)])  # 850.00
+    assert held["status"] == "held" and credit_hold(held)["reasons"][0]["code"] == "limit_exceeded"
+    request = request_of(api, held["id"])
+    assert request["status"] == "pending"
+
+    set_limit(api, bigbuy, credit_limit="1000")
+    after = ok(api.get(f"/orders/{held['id']}"))
+    assert after["status"] == "confirmed" and credit_hold(after) is None
+    assert request_of(api, held["id"])["status"] == "cancelled"
+    timeline = [(e["action"], e["to_status"]) for e in ok(api.get(f"/orders/{held['id']}/timeline"))]
+    assert timeline[-3:] == [("rechecked", "validated"), ("confirmed", "confirmed"),
+                             ("credit_approval_cancelled", "confirmed")]

@@ -305,7 +305,22 @@ def approve_change(session: Session, actor: Actor, company_id: int, change_id: i
     events.emit(session, "customer.changed", {"change_id": change.id, "customer_id": c.id, "field": change.field,
                                               "version": change.version}, company_id=company_id, entity_id=c.id)
     masterdata.bump(session, company_id)
+    if change.field in ("credit_limit", "group_credit_limit"):
+        _recheck_credit_holds(session, actor, company_id, c.id, change.field)
     return change
+
+
+def _recheck_credit_holds(session: Session, actor: Actor, company_id: int, customer_id: int, field: str) -> None:
+    """A new limit: orders waiting on a credit hold (the customer's, or the whole group's for a group
+    limit) are checked again, and those the limit now covers move on without a credit decision. Orders
+    already confirmed keep their stock: a lower limit holds the next order, not the last."""
+    from o2c.customers.hierarchy import group_members
+    from o2c.orders import service as orders
+
+    members = group_members(session, customer_id) if field == "group_credit_limit" else [customer_id]
+    for member in members:
+        for order_id in orders.held_order_ids(session, company_id, member, {"credit"}):
+            orders.recheck(session, actor, company_id, order_id, f"{field.replace('_', ' ')} changed")
 
 
 def _apply(session: Session, c: Customer, acc: CustomerAccount, field: str, new: dict) -> None:

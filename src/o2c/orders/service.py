@@ -812,3 +812,13 @@ def recheck_customer(session: Session, actor: Actor, customer_id: int, reason: s
                            .where(Order.customer_id == customer_id, Order.status.in_(sorted(rules.LIVE)))
                            .order_by(Order.id)).all()
     return [recheck(session, actor, company_id, oid, reason) for oid, company_id in rows]
+
+
+def held_order_ids(session: Session, company_id: int, customer_id: int, kinds: set[str]) -> list[int]:
+    """The customer's held orders in the company with an active hold of one of `kinds`, in id order."""
+    return list(session.scalars(
+        select(Order.id).where(Order.company_id == company_id, Order.customer_id == customer_id,
+                               Order.status == rules.HELD,
+                               Order.id.in_(select(OrderHold.order_id).where(OrderHold.kind.in_(sorted(kinds)),
+                                                                            OrderHold.active.is_(True))))
+        .order_by(Order.id)))
