@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from o2c.core.schemas import Code, OutModel, StrictModel
+from o2c.customers.governance_schemas import DuplicateOut
 from o2c.customers.schemas import AccountIn, AddressIn, AddressOut
 
 class ContactIn(StrictModel):
@@ -96,15 +97,6 @@ class KycOut(OutModel):
     items: list[KycItemOut]
     allowed_content_types: list[str]
     max_size: int
-
-
-class DuplicateOut(OutModel):
-    id: int
-    code: str
-    legal_name: str
-    tax_id: str | None
-    score: float
-    reasons: dict
 
 
 class ApplicationOut(OutModel):

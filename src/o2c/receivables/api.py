@@ -20,6 +20,7 @@ from o2c.core.errors import TooLarge, ValidationFailed
 from o2c.core.schemas import MAX_ID, CurrencyCode, DecimalStr, IdPath, OutModel, Page, RecordId, StrictModel
 from o2c.customers import changes
 from o2c.customers.governance_schemas import ChangeOut
+from o2c.customers.onboarding_schemas import BankAccountIn
 from o2c.receivables import bank_accounts, service
 from o2c.web.deps import CtxDep, IdemKey, ReaderDep, cursor_to_id
 from o2c.web.responses import create
@@ -120,12 +121,6 @@ class MatchIn(StrictModel):
 
 class IgnoreIn(StrictModel):
     reason: str = Field(min_length=1, max_length=200)
-
-
-class BankAccountIn(StrictModel):
-    iban: str = Field(min_length=1, max_length=50)
-    bic: str | None = Field(None, max_length=20)
-    holder_name: str | None = Field(None, max_length=200)
 
 
 class BankAccountOut(OutModel):
