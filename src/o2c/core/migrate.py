@@ -18,6 +18,17 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+    if revision == "head":
+        _seal_audit_records(url)
+
+
+def _seal_audit_records(url: str) -> None:
+    """Chain the audit records that are not sealed yet: on a database upgraded to the hash chain, those
+    written before it existed (the chain vouches for them from now on)."""
+    from o2c.core import audit
+    from o2c.core.db import get_engine, transaction
+
+    transaction(audit.seal, engine=get_engine(url))
 
 
 def downgrade(url: str, revision: str) -> None:
