@@ -4,7 +4,6 @@ locked first) and its order moves on; deciding the same hit twice at once lets o
 and refuses the other."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -20,31 +19,12 @@ from o2c.customers.models import Customer
 from o2c.orders import service as orders
 from o2c.orders.models import Order
 from o2c.orders.schemas import OrderIn
-from tests.concurrency.support import count_retries, wide_pool
+from tests.concurrency.support import at_once, count_retries, wide_pool
 from tests.world import make
 
 pytestmark = pytest.mark.postgres_only
 
 SUBSET = Path(__file__).resolve().parents[1] / "fixtures" / "sanctions" / "ofac-sdn-subset"
-
-
-def _at_once(jobs) -> list[BaseException]:
-    start = threading.Barrier(len(jobs))
-    errors: list[BaseException] = []
-
-    def run(job):
-        start.wait()
-        try:
-            job()
-        except Exception as exc:  # collected: the test says which it expects
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(j,)) for j in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return errors
 
 
 @pytest.fixture
@@ -84,7 +64,7 @@ def test_two_hits_of_one_customer_cleared_at_once_lift_its_hold(setup, code):
     assert len(hits) == 2
     with read_session() as s:
         assert s.get(Order, order_id).status == "held"
-    errors = _at_once([
+    _, errors = at_once([
         lambda h=h, o=o: transaction(lambda s: service.decide_hit(s, o, h, "false_positive", "another company"))
         for h, o in zip(hits, officers)])
     assert errors == []
@@ -97,7 +77,7 @@ def test_two_hits_of_one_customer_cleared_at_once_lift_its_hold(setup, code):
 def test_one_hit_decided_twice_at_once_is_decided_once(setup):
     world, officers, _ = setup
     hits, order_id = _flag(world, "EXEMPT")
-    errors = _at_once([
+    _, errors = at_once([
         lambda: transaction(lambda s: service.decide_hit(s, officers[0], hits[0], "true_match", "same company")),
         lambda: transaction(lambda s: service.decide_hit(s, officers[1], hits[0], "false_positive", "not them")),
     ])

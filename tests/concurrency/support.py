@@ -1,10 +1,32 @@
-"""What the concurrency tests share: a count of the transactions the database made us retry, a pool
-wide enough for their threads, and an equipped API client."""
+"""What the concurrency tests share: jobs started together in threads, a count of the transactions the
+database made us retry, a pool wide enough for their threads, and an equipped API client."""
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 
 from o2c.core import db as o2c_db
+
+
+def at_once(jobs) -> tuple[list, list[BaseException]]:
+    """Run the jobs in threads released together by a barrier; return what they returned and what
+    they raised (the test says which it expects)."""
+    start = threading.Barrier(len(jobs))
+    results, errors = [], []
+
+    def run(job):
+        start.wait()
+        try:
+            results.append(job())
+        except Exception as exc:  # collected for the test to judge
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(j,)) for j in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results, errors
 
 
 def count_retries(monkeypatch) -> list[str]:

@@ -3,7 +3,6 @@ the document row) is locked before its status is read, so one decision goes thro
 refused against the status the first left; the customer's held order moves on exactly once."""
 from __future__ import annotations
 
-import threading
 
 import pytest
 from sqlalchemy import select
@@ -16,30 +15,11 @@ from o2c.customers import onboarding
 from o2c.orders import service as orders
 from o2c.orders.models import Order
 from o2c.orders.schemas import OrderIn
-from tests.concurrency.support import count_retries, wide_pool
+from tests.concurrency.support import at_once, count_retries, wide_pool
 from tests.customers.test_onboarding_service import application, with_documents_accepted
 from tests.world import make
 
 pytestmark = pytest.mark.postgres_only
-
-
-def _at_once(jobs) -> tuple[list, list[BaseException]]:
-    start = threading.Barrier(len(jobs))
-    results, errors = [], []
-
-    def run(job):
-        start.wait()
-        try:
-            results.append(job())
-        except Exception as exc:  # collected: the test says which it expects
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(j,)) for j in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results, errors
 
 
 @pytest.fixture
@@ -75,7 +55,7 @@ def test_two_officers_activating_at_once_activate_once(w):
     def activate(actor):
         return lambda: transaction(lambda s: onboarding.activate(s, actor, cmp, cid, "at once")["status"])
 
-    results, errors = _at_once([activate(a["compliance"]), activate(a["compliance2"])])
+    results, errors = at_once([activate(a["compliance"]), activate(a["compliance2"])])
     assert results == ["active"] and len(errors) == 1, (results, errors)
     assert isinstance(errors[0], Conflict) and "an active customer cannot be activated" in errors[0].detail
     with read_session() as s:
@@ -100,7 +80,7 @@ def test_two_officers_deciding_one_document_at_once_decide_it_once(w):
         return lambda: transaction(lambda s: onboarding.review_document(
             s, actor, cmp, cid, doc, decision, "seen" if decision == "rejected" else None).status)
 
-    results, errors = _at_once([review(a["compliance"], "accepted"), review(a["compliance2"], "rejected")])
+    results, errors = at_once([review(a["compliance"], "accepted"), review(a["compliance2"], "rejected")])
     assert len(results) == 1 and len(errors) == 1, (results, errors)
     assert isinstance(errors[0], Conflict)
     with read_session() as s:
