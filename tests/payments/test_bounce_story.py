@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal as D
 
+from o2c.billing.statement import KIND_NAMES
 from o2c.core import clock
 from o2c.core.db import transaction
 from o2c.payments import rules
@@ -71,6 +72,8 @@ def test_a_cheque_bounces_its_invoice_owes_again_and_the_bank_charge_is_passed_o
     assert [(m["kind"], m["document"], m["charge"], m["credit"]) for m in st["movements"]
             if m["kind"] in ("payment_bounce", "bounce_fee")] == [
         ("payment_bounce", "PAY-2026-000001", "21.25", "0.00"), ("bounce_fee", "PAY-2026-000001-FEE", "15.00", "0.00")]
+    #    Every line of the statement is named in words on its PDF (no raw kind shows there).
+    assert {m["kind"] for m in st["movements"]} | {o["kind"] for o in st["open_items"]} <= set(KIND_NAMES)
     #    The ageing: the invoice is not due until 30 December; the fee is due the day it was charged.
     [usd] = ok(api.get("/ledger/ageing", user="cashier"))
     row = next(r for r in usd["customers"] if r["customer_id"] == big)

@@ -31,6 +31,7 @@ KIND_NAMES = {
     "invoice": "Invoice", "credit_note": "Credit note", "payment": "Payment", "card_capture": "Card payment",
     "credit_application": "Credit applied", "discount": "Early-payment discount", "write_off": "Written off",
     "fee": "Reminder fee", "interest": "Interest", "refund": "Refund", "rebate_settlement": "Rebate",
+    "payment_bounce": "Payment bounced", "bounce_fee": "Bounce fee", "reversal": "Reversed",
 }
 
 
