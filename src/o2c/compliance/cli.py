@@ -6,13 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from sqlalchemy import select
 
 from o2c.compliance import service
-from o2c.core.auth import actor_for_user
 from o2c.core.db import read_session, transaction
-from o2c.core.errors import O2CError
-from o2c.core.models import User
+from o2c.core.errors import NotFound, O2CError
+from o2c.core.users import active_actor
 
 
 def load(directory: str, username: str) -> int:
@@ -23,11 +21,11 @@ def load(directory: str, username: str) -> int:
         return 2
     files = {name: (folder / name).read_bytes() for name in service.FILES if (folder / name).is_file()}
     with read_session() as s:
-        user = s.scalar(select(User).where(User.username == username))
-        if user is None or not user.active:
-            typer.echo(f"Error: there is no active user named {username!r} (give one with --user)", err=True)
+        try:
+            actor = active_actor(s, username)
+        except NotFound as exc:
+            typer.echo(f"Error: {exc}", err=True)
             return 2
-        actor = actor_for_user(s, user)
     typer.echo(f"loading {', '.join(sorted(files)) or 'nothing'} from {folder} and screening every customer ...")
     try:
         view = transaction(lambda s: service.load_view(service.load_list(s, actor, files)))

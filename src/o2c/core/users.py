@@ -5,10 +5,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from o2c.core import audit
-from o2c.core.auth import ROLES, Actor, create_user, issue_api_key, require
+from o2c.core.auth import ROLES, Actor, actor_for_user, create_user, issue_api_key, require
 from o2c.core.errors import ErrorList, NotFound, ValidationFailed
 from o2c.core.models import Company, User
 from o2c.customers.models import Customer
+
+
+def active_actor(session: Session, username: str) -> Actor:
+    """The actor a command runs as (its --user): an active user, by name."""
+    user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
+    if user is None:
+        raise NotFound(f"there is no active user named {username!r} (give one with --user)")
+    return actor_for_user(session, user)
 
 
 def add_user(session: Session, username: str, roles: list[str], companies: list[str],

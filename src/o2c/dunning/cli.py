@@ -8,10 +8,10 @@ from datetime import date
 import typer
 from sqlalchemy import select
 
-from o2c.core.auth import actor_for_user
 from o2c.core.db import read_session, transaction
-from o2c.core.errors import O2CError
-from o2c.core.models import Company, User
+from o2c.core.errors import NotFound, O2CError
+from o2c.core.models import Company
+from o2c.core.users import active_actor
 from o2c.customers.models import Customer
 from o2c.dunning import service
 
@@ -31,11 +31,11 @@ def _company(session, actor, username: str, code: str | None) -> int:
 
 def remind(as_of: date | None, dry_run: bool, company: str | None, username: str) -> int:
     with read_session() as s:
-        user = s.scalar(select(User).where(User.username == username))
-        if user is None or not user.active:
-            typer.echo(f"Error: there is no active user named {username!r} (give one with --user)", err=True)
+        try:
+            actor = active_actor(s, username)
+        except NotFound as exc:
+            typer.echo(f"Error: {exc}", err=True)
             return 2
-        actor = actor_for_user(s, user)
         try:
             company_id = _company(s, actor, username, company)
         except ValueError as exc:

@@ -7,10 +7,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import select
 
-from o2c.core.auth import actor_for_user, require
+from o2c.core.auth import require
 from o2c.core.db import read_session, transaction
-from o2c.core.errors import Forbidden, O2CError
-from o2c.core.models import Company, User
+from o2c.core.errors import Forbidden, NotFound, O2CError
+from o2c.core.models import Company
+from o2c.core.users import active_actor
 from o2c.fraud import service
 
 _STAGES = {"features": "Order features", "trees": "Isolation trees", "evaluating": "Held-out evaluation"}
@@ -24,11 +25,11 @@ def train(company_code: str | None, username: str, seed: int, n_estimators: int,
     """Exit 0 when a model was trained, 2 when it could not be (unknown user/company, no right, too few orders)."""
     out, err = Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
     with read_session() as s:
-        user = s.scalar(select(User).where(User.username == username, User.active.is_(True)))
-        if user is None:
-            err.print(f"[bold red]Error:[/] there is no active user named {username!r} (give one with --user)")
+        try:
+            actor = active_actor(s, username)
+        except NotFound as exc:
+            err.print(f"[bold red]Error:[/] {exc}")
             return 2
-        actor = actor_for_user(s, user)
         companies = dict(s.execute(select(Company.code, Company.id)
                                    .where(Company.id.in_(sorted(actor.company_ids)))).all())
     try:
