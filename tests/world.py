@@ -3,11 +3,12 @@ tax rates, two warehouses with stock. Built through the services, as an administ
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from decimal import Decimal as D
 
 from o2c.catalog import service as catalog
 from o2c.catalog.schemas import PriceListIn, ProductIn, TaxRateIn
-from o2c.core.auth import SYSTEM, create_user, issue_api_key
+from o2c.core.auth import SYSTEM, create_user, hash_password, issue_api_key
 from o2c.core.db import transaction
 from o2c.core.setup import create_company
 from o2c.customers import service as customers
@@ -42,12 +43,23 @@ LA = {"name": "Dock 4", "line1": "200 N Spring St", "city": "Los Angeles", "regi
       "postal_code": "90012", "country": "US"}
 
 
+PASSWORD = "correct horse battery staple"
+# Portal users: a customer's buyer sees that customer only.
+PORTAL_USERS = {"buyer": "BIGBUY", "tidybuyer": "TIDY"}
+
+
+@lru_cache(maxsize=1)
+def password_hash() -> str:
+    return hash_password(PASSWORD)  # scrypt once per test run, not once per user
+
+
 def build(session) -> dict:
     company, _ = create_company(session, "ACME", "Acme Supply Inc.", "USD", "US", "America/Chicago", admin=None)
     cid = company.id
     keys, ids = {}, {"company": cid}
     for name, roles in ROLES.items():
         user = create_user(session, name, roles, [cid])
+        user.password_hash = password_hash()  # the web pages log in with PASSWORD
         keys[name] = issue_api_key(session, user)
         ids[name] = user.id
 
@@ -63,6 +75,11 @@ def build(session) -> dict:
     customer("EXEMPT", tax_exempt=True, tax_exemption_ref="IL-EX-0042")
     customer("LOYAL", discount_pct=D("5"))
     customer("EURO", currency="EUR")
+    for name, code in PORTAL_USERS.items():
+        user = create_user(session, name, ["customer"], [cid], customer_id=ids[code])
+        user.password_hash = password_hash()
+        keys[name] = issue_api_key(session, user)
+        ids[name] = user.id
 
     for p in [
         ProductIn(sku="WIDGET", name="Widget, steel", weight_kg=D("0.5"), gtin="04006381333931"),

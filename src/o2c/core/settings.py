@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     stripe_secret_key: SecretStr | None = None
     stripe_base_url: str = "https://api.stripe.com"
     stripe_timeout_seconds: float = 30.0
+    # Web sessions: the key that signs the session cookie (every server process needs the same one; unset,
+    # a random key is kept in `secret_file`), and how long an idle or any session lasts.
+    secret_key: SecretStr | None = None
+    secret_file: str = "./.o2c-secret"
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
 
 
 @lru_cache

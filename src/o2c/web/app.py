@@ -4,7 +4,6 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import HTMLResponse
 
 from o2c.billing.api import router as billing_router
 from o2c.catalog.api import router as catalog_router
@@ -78,12 +77,7 @@ def create_app() -> FastAPI:
     def health():
         return {"status": "ok"}
 
-    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
-    def home():
-        return (
-            "<!doctype html><title>o2c</title><h1>o2c</h1>"
-            "<p>The API and its documentation: <a href='/api/v1/docs'>/api/v1/docs</a> "
-            "(OpenAPI: <a href='/api/v1/openapi.json'>/api/v1/openapi.json</a>).</p>"
-        )
+    from o2c.web.ui.routes import install as install_pages
 
+    install_pages(app)  # the back office (/app), the portal (/portal), /login and /static
     return app

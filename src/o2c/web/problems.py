@@ -55,18 +55,26 @@ def _validation_problem(exc: RequestValidationError) -> tuple[int, dict]:
 
 
 def install(app: FastAPI) -> None:
+    from o2c.web.ui.routes import error_page, is_page, o2c_error_page
+
     @app.exception_handler(O2CError)
     async def _o2c(_req: Request, exc: O2CError):
+        if is_page(_req):
+            return o2c_error_page(_req, exc)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return problem_response(exc.status, exc.problem(), headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError):
         status, body = _validation_problem(exc)
+        if is_page(_req):
+            return error_page(_req, status, body["title"], body["detail"], body.get("errors"))
         return problem_response(status, body)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException):
+        if is_page(_req):
+            return error_page(_req, exc.status_code, str(exc.detail), "There is no such page here.")
         return problem_response(exc.status_code, {
             "type": "about:blank", "title": str(exc.detail), "status": exc.status_code, "detail": str(exc.detail),
         })
@@ -87,6 +95,9 @@ def install(app: FastAPI) -> None:
     async def _unexpected(req: Request, exc: Exception):
         ref = uuid.uuid4().hex[:12]
         log.exception("unexpected error %s on %s %s", ref, req.method, req.url.path)
+        if is_page(req):
+            return error_page(req, 500, "Something went wrong",
+                              f"The request could not be completed; nothing was changed (reference {ref}).")
         return problem_response(500, {
             "type": "/problems/internal", "title": "Internal error", "status": 500,
             "detail": f"the request could not be completed; nothing was changed (reference {ref})",

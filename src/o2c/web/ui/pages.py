@@ -1,0 +1,132 @@
+"""Rendering: the template environment, its formats (money, quantities, times in the company's zone),
+and the two answers a page gives: a page (or an htmx fragment) and a redirect after a write."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import quote
+
+from babel.numbers import format_currency, format_decimal
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from o2c.core.money import plain
+from o2c.web.ui import sessions
+from o2c.web.ui.context import Ui
+from o2c.web.ui.nav import sections
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+STATIC = Path(__file__).resolve().parent.parent / "static"
+FLASH = "o2c_flash"
+
+env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                  trim_blocks=True, lstrip_blocks=True)
+
+
+def money(amount, currency: str | None = None) -> str:
+    """1234.5, 'USD' -> '$1,234.50'; the currency's own minor units (JPY has none). Never via float."""
+    if amount is None or amount == "":
+        return ""
+    return format_currency(Decimal(str(amount)), currency or "USD", locale="en_US")
+
+
+def qty(value) -> str:
+    """A quantity without trailing zeros: 12.000 -> '12', 2.50 -> '2.5'."""
+    if value is None or value == "":
+        return ""
+    return plain(Decimal(str(value)))
+
+
+def number(value, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    return format_decimal(Decimal(str(value)), format=f"#,##0.{'0' * digits}" if digits else "#,##0", locale="en_US")
+
+
+def pct(value, digits: int = 1) -> str:
+    """A ratio 0.953 -> '95.3%'."""
+    if value is None:
+        return "–"
+    return number(Decimal(str(value)) * 100, digits) + "%"
+
+
+def _local(value, ui: Ui | None):
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime) and ui is not None:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(ui.tz)
+    return value
+
+
+def when(value, ui: Ui | None = None) -> str:
+    """A timestamp in the company's time zone: '2026-11-26 14:05'."""
+    if value is None or value == "":
+        return ""
+    value = _local(value, ui)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def day(value, ui: Ui | None = None) -> str:
+    if value is None or value == "":
+        return ""
+    value = _local(value, ui)
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def label(value) -> str:
+    """A code as words: 'ship_partial' -> 'Ship partial'."""
+    if value is None:
+        return ""
+    text = str(value).replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+env.filters.update(money=money, qty=qty, number=number, pct=pct, label=label)
+env.globals.update(when=when, day=day, quote=quote)
+
+
+def render(ui: Ui | None, name: str, **context) -> str:
+    return env.get_template(name).render(ui=ui, nav=sections(ui) if ui else [], **context)
+
+
+def _keep_session(ui: Ui, response: Response) -> Response:
+    """Re-issue the cookie so the idle clock restarts (and the company choice sticks)."""
+    response.set_cookie(value=sessions.encode(ui.ws), **sessions.cookie_args(ui.request.url.scheme == "https"))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def page(ui: Ui, name: str, status: int = 200, **context) -> HTMLResponse:
+    """A whole page, or only its `content` block when htmx asks for a fragment of `name`."""
+    response = HTMLResponse(render(ui, name, **context), status_code=status)
+    if ui.flash:
+        response.delete_cookie(FLASH, path="/")
+    return _keep_session(ui, response)
+
+
+def fragment(ui: Ui, name: str, status: int = 200, **context) -> HTMLResponse:
+    """A piece of a page for htmx to swap in (a template without the layout)."""
+    return _keep_session(ui, HTMLResponse(render(ui, name, **context), status_code=status))
+
+
+def redirect(ui: Ui, url: str, flash: str | None = None) -> Response:
+    """After a write: go to `url` (303, so a reload does not post again), with a one-time message."""
+    if ui.request.headers.get("HX-Request") and not ui.request.headers.get("HX-Boosted"):
+        response: Response = Response(status_code=204, headers={"HX-Redirect": url})
+    else:
+        response = RedirectResponse(url, status_code=303)
+    if flash:
+        response.set_cookie(FLASH, flash[:300], path="/", httponly=True, samesite="lax", max_age=60)
+    return _keep_session(ui, response)
