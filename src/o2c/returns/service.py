@@ -158,6 +158,26 @@ def _line_facts(session: Session, company: Company, order: Order) -> dict[int, r
             for li in order.lines}
 
 
+def returnable_lines(session: Session, actor: Actor, company_id: int, order_id: int) -> list[dict]:
+    """An order's lines as a return request sees them, for a form to offer: delivered, already in returns,
+    what may still be returned and until when (a portal user: own orders only, another's is not found)."""
+    require(actor, "read")
+    order = orders.get_order(session, actor, company_id, order_id, holds=False)
+    company = session.get(Company, company_id)
+    today = clock.today_in(company.timezone)
+    facts = _line_facts(session, company, order)
+    out = []
+    for li in sorted(order.lines, key=lambda li: li.line_no):
+        f = facts[li.line_no]
+        closes = rules.window_closes(f.last_delivered_on, company.return_window_days) if f.last_delivered_on else None
+        open_ = closes is not None and today <= closes
+        out.append({"line_no": li.line_no, "sku": li.sku, "description": li.description, "uom": li.uom,
+                    "ordered": li.quantity, "delivered": f.delivered, "in_returns": f.in_returns,
+                    "returnable": rules.returnable(f.delivered, f.in_returns) if open_ else ZERO,
+                    "window_closes": closes})
+    return out
+
+
 # --- request --------------------------------------------------------------------------------------
 
 def request(session: Session, actor: Actor, company_id: int, data) -> Return:
