@@ -175,6 +175,30 @@ def list_customers(session: Session, actor: Actor, company_id: int, after: int, 
     return [customer_view(session, company_id, cid) for cid in session.scalars(stmt)]
 
 
+def search(session: Session, actor: Actor, company_id: int, *, q: str | None = None, status: str | None = None,
+           after: int = 0, limit: int = 50) -> list[dict]:
+    """The back office's customer list, by id: those whose code, legal name or VAT number contains `q`
+    (any case; the VAT number also without its spaces), of one status when given; each with this company's
+    credit limit. Merged duplicates are left out, as in list_customers."""
+    require(actor, "read")
+    if actor.customer_id is not None:
+        raise Forbidden("portal users see only their own customer record")
+    stmt = (select(Customer, CustomerAccount)
+            .join(CustomerAccount, CustomerAccount.customer_id == Customer.id)
+            .where(CustomerAccount.company_id == company_id, Customer.id > after, Customer.merged_into_id.is_(None))
+            .order_by(Customer.id).limit(limit))
+    if status:
+        stmt = stmt.where(Customer.status == status)
+    q = (q or "").strip()
+    if q:
+        vat = "".join(q.split()).upper()
+        stmt = stmt.where(Customer.code.icontains(q, autoescape=True) | Customer.legal_name.icontains(q, autoescape=True)
+                          | Customer.tax_id.icontains(vat, autoescape=True))
+    return [{"id": c.id, "code": c.code, "legal_name": c.legal_name, "tax_id": c.tax_id, "status": c.status,
+             "compliance_hold": c.compliance_hold, "currency": acc.currency, "credit_limit": acc.credit_limit}
+            for c, acc in session.execute(stmt)]
+
+
 def update_customer(session: Session, actor: Actor, company_id: int, customer_id: int, patch: CustomerPatch) -> dict:
     """Change the customer or this company's account with them. A change of the reminder opt-out alone
     needs dunning.write (receivables set it); anything else masterdata.write. The early-payment discount's
