@@ -51,6 +51,11 @@ class Rule:
     def pairs(self, duty: str, other: str) -> bool:
         return {self.duty_a, self.duty_b} == {duty, other}
 
+    @property
+    def title(self) -> str:
+        """The two duties in words: 'enter order vs approve credit'."""
+        return f"{self.duty_a.replace('_', ' ')} vs {self.duty_b.replace('_', ' ')}"
+
 
 DEFAULTS: tuple[Rule, ...] = (
     Rule("enter_order_vs_approve_credit", "enter_order", "approve_credit",
@@ -83,14 +88,21 @@ def rule_for(session: Session, duty: str, other: str) -> Rule | None:
     return next((r for r in rules(session) if r.active and r.pairs(duty, other)), None)
 
 
-def check(session: Session, actor: Actor, duty: str, other: str, done_by: Iterable[int | None]) -> None:
-    """Refuse `actor` performing `duty` on a record on which they performed `other` (`done_by`: the
-    users who did `other` on that record). Raises Forbidden with the rule's code; changes nothing."""
+def conflict(session: Session, actor: Actor, duty: str, other: str, done_by: Iterable[int | None]) -> Rule | None:
+    """The active rule `actor` would break by performing `duty` on a record on which they performed
+    `other` (`done_by`: the users who did `other`), or None. Raises nothing: a page asks it to show an
+    action disabled with its reason; `check` refuses with the same answer."""
     if duty not in DUTIES or other not in DUTIES:
         raise ValueError(f"unknown duty: {duty if duty not in DUTIES else other}")
     if actor.user_id is None or actor.user_id not in set(done_by):
-        return
-    rule = rule_for(session, duty, other)
+        return None
+    return rule_for(session, duty, other)
+
+
+def check(session: Session, actor: Actor, duty: str, other: str, done_by: Iterable[int | None]) -> None:
+    """Refuse `actor` performing `duty` on a record on which they performed `other` (`done_by`: the
+    users who did `other` on that record). Raises Forbidden with the rule's code; changes nothing."""
+    rule = conflict(session, actor, duty, other, done_by)
     if rule is not None:
         raise Forbidden(f"segregation of duties: {rule.description}", rule=rule.code)
 

@@ -38,6 +38,14 @@ def add_user(session: Session, username: str, roles: list[str], companies: list[
     return issue_api_key(session, user, "cli")
 
 
+def usernames(session: Session, user_ids) -> dict[int, str]:
+    """Username by user id, for pages and reports that name who did something."""
+    ids = sorted({i for i in user_ids if i is not None})
+    if not ids:
+        return {}
+    return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+
+
 def new_key(session: Session, username: str) -> str:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:

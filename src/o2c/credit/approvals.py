@@ -239,6 +239,68 @@ def views(session: Session, reqs: list[ApprovalRequest]) -> list[dict]:
     return out
 
 
+def pending_for_order(session: Session, actor: Actor, company_id: int, order_id: int) -> dict:
+    """The order's request waiting for a decision, as `views` shows it (NotFound when none)."""
+    _staff_only(actor)
+    req = session.scalar(select(ApprovalRequest).where(
+        ApprovalRequest.company_id == company_id, ApprovalRequest.kind == KIND, ApprovalRequest.order_id == order_id,
+        ApprovalRequest.status == "pending").order_by(ApprovalRequest.id.desc()).limit(1))
+    if req is None:
+        raise NotFound(f"order {order_id} has no credit approval waiting")
+    return views(session, [req])[0]
+
+
+def refusals(session: Session, actor: Actor, items: list[dict]) -> dict[int, dict[str, str | None]]:
+    """Per request id (items as `views` shows them), why `actor` may not "approve" or "reject" it now, or
+    None: the checks `approve` and `reject` make, read-only, so a page shows the action disabled with its
+    reason instead of a button that is refused."""
+    ids = [v["id"] for v in items]
+    decided: dict[int, list[tuple[int, str, set[str]]]] = {}
+    if ids:
+        for request_id, user_id, decision, roles in session.execute(
+                select(ApprovalDecision.request_id, ApprovalDecision.user_id, ApprovalDecision.decision, User.roles)
+                .join(User, User.id == ApprovalDecision.user_id).where(ApprovalDecision.request_id.in_(ids))):
+            decided.setdefault(request_id, []).append((user_id, decision, set(roles.split())))
+    out = {}
+    for v in items:
+        why = _refusal(session, actor, v, decided.get(v["id"], []))
+        if why:
+            out[v["id"]] = {"approve": why, "reject": why}
+            continue
+        given = [roles for _, d, roles in decided.get(v["id"], []) if d == "approve"]
+        with_role = sum(1 for roles in given if rules.may_act(roles, v["role"]))
+        out[v["id"]] = {
+            "approve": _role_refusal(v, rules.approval_refusal(
+                roles=actor.roles, route_role=v["role"], required=v["approvals_required"],
+                approvers_with_role=with_role, given=len(given))),
+            "reject": _role_refusal(v, rules.approval_refusal(
+                roles=actor.roles, route_role=v["role"], required=v["approvals_required"],
+                approvers_with_role=1, given=0)),
+        }
+    return out
+
+
+def _refusal(session: Session, actor: Actor, v: dict, decided: list[tuple[int, str, set[str]]]) -> str | None:
+    """What refuses both decisions, in the order `_load_for_decision` checks it."""
+    if not actor.can("credit.approve") or actor.customer_id is not None:
+        return "needs the credit.approve permission (a credit analyst or credit manager)"
+    if v["status"] != "pending":
+        return f"this approval is {v['status']} already"
+    rule = sod.conflict(session, actor, "approve_credit", "enter_order", [v["order_entered_by"]])
+    if rule is not None:
+        return f"You entered this order: segregation of duties — {rule.title}"
+    mine = next((d for user_id, d, _ in decided if user_id == actor.user_id), None)
+    if mine is not None:
+        return f"you already {'approved' if mine == 'approve' else 'rejected'}; another approver is needed"
+    return None
+
+
+def _role_refusal(v: dict, refusal: str | None) -> str | None:
+    if refusal is None or v["approvals_required"] > 1 or not v["role"]:
+        return refusal
+    return f"needs the {v['role']} role for {rules.money(v['amount'], v['currency'])}"
+
+
 # ---------------------------------------------------------------- deciding
 
 def _reason(reason: str | None) -> str:

@@ -300,6 +300,16 @@ def get_review(session: Session, actor: Actor, company_id: int, review_id: int) 
     return _view(*row)
 
 
+def pending_review(session: Session, actor: Actor, company_id: int, order_id: int) -> dict:
+    """The order's review waiting for a decision (NotFound when none)."""
+    require(actor, "read")
+    row = session.execute(_rows(company_id).where(FraudReview.order_id == order_id, FraudReview.status == "pending")
+                          .order_by(FraudReview.id.desc()).limit(1)).first()
+    if row is None or actor.customer_id is not None:
+        raise NotFound(f"order {order_id} has no fraud review waiting")
+    return _view(*row)
+
+
 def decide(session: Session, actor: Actor, company_id: int, review_id: int, approve: bool, reason: str) -> dict:
     """A fraud analyst decides a review once: approve releases the order's fraud hold (label legit),
     reject cancels the order (label fraud). The user who entered the order may not decide it."""
