@@ -137,6 +137,21 @@ def _releasable_lines(session: Session, company_id: int, order_ids: list[int] | 
     return out
 
 
+def waiting_for_wave(session: Session, company_id: int, limit: int = 100) -> list[dict]:
+    """The orders the next wave would take, in the order it would take them (stock reserved, in no open
+    shipment, not waiting for a card): the warehouse's to-do list."""
+    from o2c.customers.models import Customer
+
+    by_order = _releasable_lines(session, company_id, None, limit)
+    orders = {o.id: o for o in session.scalars(select(Order).where(Order.id.in_(list(by_order))))}
+    codes = dict(session.execute(select(Customer.id, Customer.code).where(
+        Customer.id.in_({o.customer_id for o in orders.values()}))).all())
+    return [{"order_id": oid, "number": orders[oid].number, "customer": codes[orders[oid].customer_id],
+             "priority": orders[oid].priority, "order_date": orders[oid].order_date,
+             "expected_date": orders[oid].expected_date, "lines": len(lines),
+             "units": sum((li.reserved_qty for li in lines), ZERO)} for oid, lines in by_order.items()]
+
+
 def release_wave(session: Session, actor: Actor, company_id: int, data) -> Wave:
     """Group released orders into a wave: decide where each ships from (one optimisation over the wave,
     compared with greedy), move reservations accordingly, create a shipment per order and warehouse, and
@@ -640,6 +655,24 @@ def unpacked_reason(sh: Shipment) -> str:
     parts += [f"parcel {p.id} is {'held by the weight check' if p.status == 'qc_hold' else 'not closed'}"
               for p in sh.packages if p.status not in ("closed", "shipped")]
     return "; ".join(parts) or "nothing is packed yet"
+
+
+def pack_view(session: Session, actor: Actor, company_id: int, shipment_id: int) -> dict:
+    """What the pack station shows: the shipment, and per SKU its product, barcode, units picked and units
+    already in parcels; the open parcel, if any."""
+    sh = get_shipment(session, actor, company_id, shipment_id)
+    products = {p.id: p for p in session.scalars(select(Product).where(
+        Product.id.in_({sl.product_id for sl in sh.lines})))}
+    items: dict[str, dict] = {}
+    for sl in sh.lines:
+        p = products[sl.product_id]
+        it = items.setdefault(sl.sku, {"sku": sl.sku, "name": p.name, "gtin": p.gtin, "expected": ZERO, "packed": ZERO})
+        it["expected"] += sl.picked_qty
+        it["packed"] += sl.packed_qty
+    open_pkg = next((p for p in sh.packages if p.status == "open"), None)
+    return {**shipment_view(session, sh), "items": list(items.values()),
+            "open_package": package_view(open_pkg) if open_pkg else None,
+            "unpacked_reason": unpacked_reason(sh) if sh.status in ("released", "picked") else None}
 
 
 def package_view(pkg: Package) -> dict:
