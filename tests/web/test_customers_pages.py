@@ -96,7 +96,15 @@ def test_a_valid_application_is_stored_and_listed_as_waiting(app, world):
 
 def test_compliance_reviews_kyc_documents_and_the_uploader_may_not(app, api, world):
     cid = apply(api)["id"]
-    doc = upload(api, cid, "registry_extract", "onboarder")
+    clerk = log_in(app, "onboarder")
+    r = clerk.post(f"/app/customers/{cid}/documents", {"kind": "registry_extract"},
+                   files={"file": ("extract.pdf", PDF, "application/pdf")})
+    assert r.status_code == 303
+    r = clerk.post(f"/app/customers/{cid}/documents", {"kind": "registry_extract"},
+                   files={"file": ("extract.exe", b"MZ\x90\x00", "application/pdf")})
+    assert r.status_code == 422 and "is not application/pdf" in text_of(r)
+    [doc] = ok(api.get(f"/customers/{cid}/documents"))
+    assert clerk.get(f"/app/customers/{cid}/documents/{doc['id']}/content").content == PDF
     officer = log_in(app, "compliance")
     mine = row(officer.get(f"/app/customers/{cid}").text, f"doc-{doc['id']}")
     assert "Accept" in mine and "disabled" not in mine
@@ -150,9 +158,12 @@ def test_the_credit_profile_shows_the_grade_with_its_reasons(app, api, world):
     bigbuy = world["ids"]["BIGBUY"]
     ok(api.post(f"/credit/customers/{bigbuy}/statements", user="analyst",
                 json={"period_end": "2025-12-31", "currency": "USD", "figures": HEALTHY}), 201)
-    ok(api.post(f"/credit/customers/{bigbuy}/scores", user="analyst", json={"expected_monthly_purchases": "20000"}),
-       201)
-    page = text_of(log_in(app, "analyst").get(f"/app/customers/{bigbuy}"))
+    analyst = log_in(app, "analyst")
+    r = analyst.post(f"/app/customers/{bigbuy}/credit/score", {"expected_monthly_purchases": ""})
+    assert r.status_code == 422 and "give the purchases expected per month" in text_of(r)
+    assert analyst.post(f"/app/customers/{bigbuy}/credit/score",
+                        {"expected_monthly_purchases": "20,000"}).status_code == 303
+    page = text_of(analyst.get(f"/app/customers/{bigbuy}"))
     assert re.search(r"Grade\s*<strong[^>]*>B</strong>", page)
     assert "recommended limit <strong>$15,000.00</strong>" in page
     assert "3.8184 is in the safe zone" in page and "no payment history yet" in page
@@ -162,9 +173,13 @@ def test_the_credit_profile_shows_the_grade_with_its_reasons(app, api, world):
 
 def test_a_change_waits_for_a_second_person(app, api, world):
     bigbuy = world["ids"]["BIGBUY"]
-    [asked] = ok(api.put(f"/credit/customers/{bigbuy}/limit", user="analyst",
-                         json={"credit_limit": "7500", "reason": "annual review"}), 202)
     analyst = log_in(app, "analyst")
+    r = analyst.post(f"/app/customers/{bigbuy}/credit/limit", {"credit_limit": "-5", "reason": "annual review"})
+    assert r.status_code == 422 and "cannot be negative" in text_of(r)
+    r = analyst.post(f"/app/customers/{bigbuy}/credit/limit", {"credit_limit": "7500", "reason": "annual review"})
+    assert r.status_code == 303
+    [asked] = ok(api.get("/customers/changes", user="analyst"))
+    assert asked["new_value"] == {"credit_limit": "7500"}
     for path in (f"/app/customers/{bigbuy}", "/app/customers/changes"):
         page = text_of(analyst.get(path))
         assert "you requested this change" in page and "Credit limit" in page
@@ -183,11 +198,16 @@ def test_a_change_waits_for_a_second_person(app, api, world):
 
 
 def test_lifecycle_steps_show_who_may_take_them(app, api, world):
+    own = apply(api, user="admin", code="OWNAPP")["id"]
+    admin = log_in(app, "admin")
+    assert admin.post(f"/app/customers/{own}/steps/submit").status_code == 303
+    assert "you applied for this customer" in text_of(admin.get(f"/app/customers/{own}"))
+
     cid = apply(api)["id"]
     ok(api.post(f"/customers/{cid}/submit", user="onboarder"))
     officer = log_in(app, "compliance")
     page = text_of(officer.get(f"/app/customers/{cid}"))
-    assert "the KYC checklist lacks accepted" in page
+    assert "the KYC checklist lacks an accepted certificate of incorporation" in page
     r = officer.post(f"/app/customers/{cid}/steps/block", {"reason": ""})
     assert r.status_code == 422 and "give the reason" in text_of(r)
     r = officer.post(f"/app/customers/{cid}/steps/block", {"reason": "fake registry extract"})

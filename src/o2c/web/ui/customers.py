@@ -7,6 +7,7 @@ when the user did the other half of the work). The services check the same again
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from decimal import Decimal, InvalidOperation
 from typing import Annotated
 from urllib.parse import quote
 
@@ -36,6 +37,7 @@ PAGE = 50
 ADDRESS = ("name", "line1", "line2", "city", "region", "postal_code", "country")
 STEP_PERMISSION = {"submit": "masterdata.write"}  # the other steps are kyc.review's
 REASON_STEPS = ("suspend", "reinstate", "block")
+STATUS_NAMES = {"pending_kyc": "Pending KYC"}
 DECISIONS = (("false_positive", "False positive"), ("true_match", "True match"))
 
 
@@ -85,7 +87,7 @@ def customer_list(ui: BackOfficeDep, q: str | None = Query(None, max_length=100)
         next_url = f"/app/customers?after={rows[-1]['id']}&q={quote(q or '', safe='')}&status={status or ''}"
     return page(ui, "app/customers/list.html", active="/app/customers", title="Customers", rows=rows,
                 values={"q": q or "", "status": status or ""}, errors={},
-                statuses=[(x, x.replace("_", " ").capitalize()) for x in lifecycle.STATUSES], next_url=next_url)
+                statuses=[(x, STATUS_NAMES.get(x, x.capitalize())) for x in lifecycle.STATUSES], next_url=next_url)
 
 
 # ---------------------------------------------------------------------------------------- applications
@@ -210,7 +212,8 @@ def _steps(s: Session, ui: Ui, app: dict, applicants: list[int | None]) -> list[
         if step == "activate" and not why:
             why = conflict(s, ui, "activate_customer", "apply_customer", applicants, "you applied for this customer")
             if not why and app["kyc"]["missing"]:
-                why = f"the KYC checklist lacks accepted {', '.join(app['kyc']['missing']).replace('_', ' ')}"
+                titles = [i["title"].lower() for i in app["kyc"]["items"] if i["state"] != "accepted"]
+                why = f"the KYC checklist lacks an accepted {'; '.join(titles)}"
             if not why and app["compliance_hold"]:
                 why = "a screening hit holds the customer: compliance decides it first"
         out.append({"step": step, "why": why, "reason": step in REASON_STEPS})
@@ -243,7 +246,7 @@ def customer_context(s: Session, ui: Ui, customer_id: int) -> dict:
         "upload_why": lacks(ui, "masterdata.write"),
         "hits": compliance.list_hits(s, ui.actor, ui.company_id, None, customer_id, 0, 100),
         "decide_why": lacks(ui, "screening.write"), "decisions": DECISIONS,
-        "credit": credit.profile(s, ui.actor, ui.company_id, customer_id),
+        "credit": credit.profile(s, ui.actor, ui.company_id, customer_id), "credit_why": lacks(ui, "credit.write"),
         "statement": statements[0] if statements else None,
         "group": _group(s, ui, customer_id), "changes": _change_rows(s, ui, pending),
         "back": f"/app/customers/{customer_id}",
@@ -317,6 +320,32 @@ def review_document(ui: BackOfficeDep, customer_id: int, doc_id: int, decision: 
     return _act(ui, customer_id, lambda s: onboarding.review_document(s, ui.actor, ui.company_id, customer_id, doc_id,
                                                                       outcome, note),
                 f"Document {doc_id} {outcome}")
+
+
+@router.post("/app/customers/{customer_id}/credit/limit")
+def request_limit(ui: BackOfficeDep, customer_id: int, form: FormDep):
+    """Ask for a new credit limit (blank: no limit); it waits for a second person's approval."""
+    _viewer(ui)
+    amount, reason = text(form, "credit_limit"), text(form, "reason")
+    return _act(ui, customer_id, lambda s: credit.request_limit_change(
+        s, ui.actor, ui.company_id, customer_id, values={"credit_limit": amount}, reason=reason),
+        f"Credit limit {amount or 'none'} asked for: it waits for approval")
+
+
+@router.post("/app/customers/{customer_id}/credit/score")
+def run_score(ui: BackOfficeDep, customer_id: int, form: FormDep):
+    """Score the customer now; the expected monthly purchases stand in for a missing invoice history."""
+    _viewer(ui)
+    typed = text(form, "expected_monthly_purchases")
+    try:
+        expected = None if typed is None else Decimal(typed.replace(",", ""))
+    except InvalidOperation:
+        return _customer_page(ui, customer_id, 422, f"expected monthly purchases: {typed!r} is not an amount")
+
+    def work(s):
+        return credit.run_score(s, ui.actor, ui.company_id, customer_id, expected_monthly_purchases=expected)
+
+    return _act(ui, customer_id, work, "Customer scored")
 
 
 @router.post("/app/customers/hits/{hit_id}/decide")
