@@ -19,7 +19,7 @@ from o2c.billing import documents, statement
 from o2c.billing import service as billing
 from o2c.core import clock
 from o2c.core.db import read_session
-from o2c.core.errors import Conflict, NotFound, O2CError
+from o2c.core.errors import Conflict, FieldError, NotFound, O2CError, ValidationFailed
 from o2c.orders import service as orders
 from o2c.payments import gateways, invoice_cards
 from o2c.returns import rules as return_rules
@@ -190,7 +190,8 @@ def statement_page(ui: PortalDep, request: Request):
 def statement_pdf(ui: PortalDep, request: Request):
     date_from, as_of, _, errors = _period(request)
     if errors:
-        raise NotFound("no statement for that period: " + "; ".join(errors.values()))
+        raise ValidationFailed("the statement's dates are not valid",
+                               [FieldError(name, "invalid", message) for name, message in errors.items()])
     st = _statement(ui, date_from, as_of)
     return _pdf(documents.statement_pdf(st), f"statement-{st.customer_code}-{st.as_of.isoformat()}.pdf")
 
