@@ -117,6 +117,8 @@ def test_the_pick_list_prints_its_bins_in_walking_order_and_confirms_a_short_pic
     r = b.post(f"/app/warehouse/pick-lists/{pl['id']}/picks", {"only": "", f"qty-{gadget['task_id']}": "2"})
     assert r.status_code == 303
     assert flow.shipment_of(api, order["id"])["status"] == "picked"
+    r = b.post(f"/app/warehouse/pick-lists/{pl['id']}/picks", {"only": ""})  # a second click: nothing left
+    assert r.status_code == 409 and "nothing left to confirm" in r.text
 
 
 def test_the_pack_station_counts_a_right_scan_and_beeps_ok(app, api):
@@ -188,6 +190,8 @@ def test_pack_close_ship_and_print_the_label(app, api):
     r = b.post(f"/app/warehouse/pack/{sh['id']}/close", {"weight_kg": "1.7"})  # 3 x 0.5 kg + 0.2 kg box
     assert r.status_code == 303 and r.headers["location"] == f"/app/warehouse/ship/{sh['id']}"
 
+    board = b.get("/app/warehouse").text
+    assert f'href="/app/warehouse/ship/{sh["id"]}">Ship</a>' in board.split('id="ship-h"')[1]
     page = b.get(f"/app/warehouse/ship/{sh['id']}")
     assert page.status_code == 200 and "Confirm and print labels" in page.text
     r = b.post(f"/app/warehouse/ship/{sh['id']}", {"service": ""})

@@ -139,6 +139,8 @@ def confirm_picks(pick_list_id: IdPath, ui: BackOfficeDep, form: FormDep):
         view = fulfillment.pick_list_view(s, fulfillment.get_pick_list(s, ui.company_id, pick_list_id))
     open_ids = [t["task_id"] for stop in view["stops"] for t in stop["tasks"] if t["picked_qty"] is None]
     ids = [i for i in open_ids if str(i) == only] if only else open_ids
+    if not ids:
+        return _pick_list_page(ui, pick_list_id, 409, values(form), {"_form": "nothing left to confirm on this line or list"})
     picks = [{"task_id": i, "quantity": text(form, f"qty-{i}") or ""} for i in ids]
     result, errors = attempt(lambda s: fulfillment.confirm_picks(
         s, ui.actor, ui.company_id, pick_list_id, PicksIn.model_validate({"picks": picks})))
@@ -187,7 +189,10 @@ REFUSED = {"wrong_item": "Wrong item", "extra_item": "Too many", "invalid_barcod
 def _refusal(exc: Exception, barcode: str) -> str:
     if isinstance(exc, ScanRefused) and exc.code == "unknown_barcode":
         return f"Unknown barcode {barcode}: no product has this GTIN or SKU"
-    message = "; ".join(errors_of(exc).values())
+    errors = errors_of(exc)
+    if isinstance(exc, ValidationError):  # pydantic's words do not name the field
+        errors = {k: f"{k}: {v}" for k, v in errors.items()}
+    message = "; ".join(errors.values())
     head = REFUSED.get(exc.code) if isinstance(exc, ScanRefused) else None
     return f"{head}: {message}" if head else f"Refused: {message}"
 
@@ -198,7 +203,8 @@ def _scan_into_parcel(ui: Ui, shipment_id: int, barcode: str, quantity: str):
     data = ScanIn.model_validate({"barcode": barcode, "quantity": quantity or "1"})
 
     def work(s):
-        sh = fulfillment.get_shipment(s, ui.actor, ui.company_id, shipment_id)
+        # locked, so two quick scans of a fresh shipment open one parcel between them, not two
+        sh = fulfillment.get_shipment(s, ui.actor, ui.company_id, shipment_id, lock=True)
         pkg = next((p for p in sh.packages if p.status == "open"), None)
         if pkg is None:
             pkg = fulfillment.open_package(s, ui.actor, ui.company_id, shipment_id)
