@@ -8,7 +8,7 @@ from decimal import Decimal
 from rich.console import Console
 from sqlalchemy import func, select
 
-from o2c.core.auth import actor_for_key
+from o2c.core.auth import actor_for_key, check_password
 from o2c.core.db import dispose_engines, read_session
 from o2c.billing.models import Invoice
 from o2c.core.models import AuditRecord, OutboxEvent, User
@@ -134,11 +134,16 @@ def test_demo_adds_up_and_a_second_run_reuses_it(db, monkeypatch):
 
     # the login it printed works, for users of every role
     assert set(report.keys) == {"admin", "desk", "rep", "approver", "keeper", "service", "viewer", "biller",
-                                "cashier", "steward", "clerk", "compliance", "analyst", "manager", "fraud", "auditor"}
+                                "cashier", "steward", "clerk", "compliance", "analyst", "manager", "fraud", "auditor",
+                                "buyer"}
     with read_session() as s:
         for username, key in report.keys.items():
             assert key in text
             assert actor_for_key(s, key).username == username
+        buyer = s.scalar(select(User).where(User.username == "buyer"))
+        assert buyer.customer_id is not None and check_password("demo", buyer.password_hash)
+        assert check_password("demo", s.scalar(select(User.password_hash).where(User.username == "keeper")))
+    assert "http://127.0.0.1:8000/ and log in" in text and "password 'demo'" in text
     assert "http://127.0.0.1:8000/api/v1/docs" in text
     assert "Order entry error rate" in text and f"{er['needed_correction']} of {n}" in text
 

@@ -321,6 +321,22 @@ def user_roles(
         typer.echo(f"warning: these roles conflict (segregation of duties): {w}")
 
 
+@user_app.command("password")
+def user_password(
+    username: str = typer.Argument(...),
+    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
+                                 help="Asked for when not given (hidden)."),
+    database_url: str | None = DbOpt,
+) -> None:
+    """Set the password a user logs in to the web pages with (at least 10 characters)."""
+    from o2c.core.db import transaction
+    from o2c.core.users import set_password
+
+    _url(database_url)
+    transaction(lambda s: set_password(s, username, password))
+    typer.echo(f"password set for {username!r}")
+
+
 @user_app.command("key")
 def user_key(username: str = typer.Argument(...), database_url: str | None = DbOpt) -> None:
     """Issue another API key for a user (shown once)."""

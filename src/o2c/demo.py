@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from o2c import demo_cash, demo_risk, demo_warehouse
 from o2c.core import clock
-from o2c.core.auth import Actor, actor_for_user, create_user, issue_api_key
+from o2c.core.auth import Actor, actor_for_user, create_user, hash_password, issue_api_key
 from o2c.core.db import read_session, transaction
 from o2c.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from o2c.core.models import Company, OutboxEvent, User, UserCompany
@@ -36,6 +36,11 @@ from o2c.orders.models import Order, OrderHold
 
 COMPANY = "DEMO"
 API_DOCS = "http://127.0.0.1:8000/api/v1/docs"
+WEB = "http://127.0.0.1:8000/"
+# Every demo user logs in to the web pages with this password (a demo database only).
+DEMO_PASSWORD = "demo"
+# The portal user: a buyer of the contract customer, who sees that customer's records and nothing else.
+PORTAL_USER = ("buyer", "Bo Buyer (customer portal)")
 
 # demo user -> (roles, display name)
 USERS = {
@@ -214,10 +219,16 @@ def _create_master_data(session: Session) -> tuple[int, dict[str, str]]:
                                 "America/Chicago", admin=None)
     cid = company.id
     keys, users = {}, {}
+    password = hash_password(DEMO_PASSWORD)  # once: scrypt is slow on purpose
+
+    def username_for(name: str) -> str:
+        return name if session.scalar(select(User.id).where(User.username == name)) is None else f"demo-{name}"
+
     for name, (roles, display) in USERS.items():
-        username = name if session.scalar(select(User.id).where(User.username == name)) is None else f"demo-{name}"
+        username = username_for(name)
         user = create_user(session, username, roles, [cid], display_name=display,
                            email=f"{name}@demo-supply.example")
+        user.password_hash = password
         users[name] = user
         keys[username] = issue_api_key(session, user, "demo")
     session.flush()
@@ -247,6 +258,10 @@ def _create_master_data(session: Session) -> tuple[int, dict[str, str]]:
                           currency=opts.get("currency", "USD"), billing_address=addr, shipping_addresses=[addr],
                           **{k: v for k, v in opts.items() if k != "currency"})
         customer_ids[code] = customers.create_customer(session, admin, cid, data)["id"]
+    buyer = create_user(session, username_for(PORTAL_USER[0]), ["customer"], [cid], display_name=PORTAL_USER[1],
+                        email="buyer@demo-supply.example", customer_id=customer_ids[CONTRACT_CUSTOMER])
+    buyer.password_hash = password
+    keys[buyer.username] = issue_api_key(session, buyer, "demo")
     catalog.create_price_list(session, admin, cid, PriceListIn(
         name=f"{CONTRACT_CUSTOMER} contract prices", currency="USD", customer_id=customer_ids[CONTRACT_CUSTOMER],
         items=[{"sku": s, "min_qty": "1", "unit_price": p} for s, p in CONTRACT.items()]))
@@ -609,9 +624,12 @@ def _print_summary(report: DemoReport, console: Console) -> None:
         for f in report.failures[:10]:
             console.print(f"  {f}")
 
-    console.print("Log in with an API key ('Authorization: Bearer <key>'); keys are shown only this once:")
+    console.print(f"Open {WEB} and log in as one of these users with the password '{DEMO_PASSWORD}' "
+                  f"({PORTAL_USER[0]} is a customer's buyer: the portal). The API takes their keys "
+                  "('Authorization: Bearer <key>'), shown only this once:", soft_wrap=True)
     for username, key in report.keys.items():
-        roles = ", ".join(USERS.get(username.removeprefix("demo-"), ([], ""))[0])
+        name = username.removeprefix("demo-")
+        roles = "customer portal" if name == PORTAL_USER[0] else ", ".join(USERS.get(name, ([], ""))[0])
         console.print(f"  {username:<14} {roles:<18} {key}", soft_wrap=True, highlight=False)
     console.print(f"Start the server with `o2c serve` and open {API_DOCS}", soft_wrap=True)
 

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from o2c.core import audit
-from o2c.core.auth import ROLES, Actor, actor_for_user, create_user, issue_api_key, require
+from o2c.core.auth import ROLES, SYSTEM, Actor, actor_for_user, create_user, hash_password, issue_api_key, require
 from o2c.core.errors import ErrorList, NotFound, ValidationFailed
 from o2c.core.models import Company, User
 from o2c.customers.models import Customer
@@ -44,6 +44,22 @@ def usernames(session: Session, user_ids) -> dict[int, str]:
     if not ids:
         return {}
     return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+
+
+MIN_PASSWORD = 10
+
+
+def set_password(session: Session, username: str, password: str, actor: Actor = SYSTEM) -> None:
+    """The password a user logs in to the web pages with (kept only as a salted scrypt hash)."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    if len(password) < MIN_PASSWORD:
+        raise ValidationFailed.one("password", "too_short", f"a password needs at least {MIN_PASSWORD} characters")
+    if password.strip().lower() in {username.lower(), user.display_name.strip().lower()}:
+        raise ValidationFailed.one("password", "guessable", "a password must not be the user's own name")
+    user.password_hash = hash_password(password)
+    audit.record(session, actor, "user", user.id, "password_set")  # that it changed, never the password
 
 
 def new_key(session: Session, username: str) -> str:
