@@ -9,6 +9,7 @@ then its order), then the number series, then the journal counter.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import case, func, select
@@ -125,6 +126,32 @@ def list_invoices(session: Session, actor: Actor, company_id: int, *, customer_i
     """Newest first; `before_id` is the cursor. A portal user sees their own invoices only."""
     stmt = newest_first(Invoice, actor, company_id, before_id=before_id, limit=limit, customer_id=customer_id,
                         order_id=order_id, status=status or None)
+    return list(session.scalars(stmt.options(selectinload(Invoice.lines))))
+
+
+INVOICE_STATES = ("open", "overdue", "paid")
+
+
+def find_invoices(session: Session, actor: Actor, company_id: int, *, customer_id: int | None = None,
+                  state: str | None = None, today: date | None = None, issued_from: date | None = None,
+                  issued_to: date | None = None, before_id: int | None = None, limit: int = 50) -> list[Invoice]:
+    """list_invoices narrowed by what is open on them now and by issue date: `state` 'open' (something
+    open), 'overdue' (something open and due before `today`, default the company's today) or 'paid' (nothing
+    open: paid, or credited). Newest first; `before_id` is the cursor. A portal user sees their own only."""
+    if state is not None and state not in INVOICE_STATES:
+        raise ValueError(f"state {state!r} is not one of {INVOICE_STATES}")
+    stmt = newest_first(Invoice, actor, company_id, before_id=before_id, limit=limit, customer_id=customer_id)
+    open_ = _open_expr()
+    if state in ("open", "overdue"):
+        stmt = stmt.where(open_ > 0)
+    if state == "overdue":
+        stmt = stmt.where(Invoice.due_date < (today or clock.today_in(session.get(Company, company_id).timezone)))
+    if state == "paid":
+        stmt = stmt.where(open_ <= 0)
+    if issued_from is not None:
+        stmt = stmt.where(Invoice.issue_date >= issued_from)
+    if issued_to is not None:
+        stmt = stmt.where(Invoice.issue_date <= issued_to)
     return list(session.scalars(stmt.options(selectinload(Invoice.lines))))
 
 

@@ -485,6 +485,16 @@ def settlement_view(st: Settlement, numbers: dict[int, str]) -> dict:
             "journal_entry_id": st.journal_entry_id}
 
 
+def invoice_settlements(session: Session, actor: Actor, company_id: int, invoice_id: int) -> list[dict]:
+    """What settled an invoice, oldest first: each settlement as settlement_view shows it, with the number
+    of the payment it came from (None for a write-off or credit note credit). A portal user sees their own
+    invoices' only."""
+    inv = billing.get_invoice(session, actor, company_id, invoice_id)
+    rows = session.execute(select(Settlement, Payment.number).outerjoin(Payment, Payment.id == Settlement.payment_id)
+                           .where(Settlement.invoice_id == inv.id).order_by(Settlement.id)).all()
+    return [{**settlement_view(st, {inv.id: inv.number}), "payment_number": number} for st, number in rows]
+
+
 def payment_views(session: Session, company_id: int, payments: list[Payment]) -> list[dict]:
     """Payments as the API shows them, with their settlements, what they applied (money, not the
     discounts they earned) and the credit each still holds (from the ledger). Three queries."""
