@@ -82,6 +82,15 @@ def test_a_held_order_says_who_must_act(app, api, world):
     assert '<strong class="role">credit_analyst</strong>' in waits
     assert "credit hold" in b.get("/app/orders?hold=credit").text  # the list says it in a few words
 
+    bad = order(api, "EXEMPT", [("WIDGET", "1")], ship_to={"name": "Dock", "line1": "", "city": "Chicago",
+                                                          "country": "US"})
+    waits = re.search(r'<section class="waits".*?</section>', b.get(f"/app/orders/{bad['id']}").text, re.S).group(0)
+    assert "Validation hold: waiting for the order desk to correct ship_to.line1" in waits
+    assert '<strong class="role">order_desk</strong>' in waits
+    ok(api.post(f"/orders/{bad['id']}/cancel", user="desk", json={"reason": "entered twice"}))
+    cancelled = b.get(f"/app/orders/{bad['id']}").text
+    assert "Nothing: the order was cancelled." in cancelled and "Cancelled: entered twice" in cancelled
+
 
 def test_the_timeline_runs_from_capture_through_credit_shipping_and_invoice_to_payment(app, api, world):
     clock.freeze(MONDAY)
