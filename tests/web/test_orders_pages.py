@@ -110,7 +110,7 @@ def test_the_timeline_runs_from_capture_through_credit_shipping_and_invoice_to_p
     mid = b.get(f"/app/orders/{o['id']}").text
     assert f"Payment: the customer, invoice {inv['number']} (573.75 USD open) due 2026-12-30" in mid
     assert f"Delivery: {sh['number']} is with PARCELCO" in mid
-    assert f'href="/app/billing/invoices/{inv["id"]}"' in mid and shipped["tracking_url"] in mid
+    assert f'href="/app/billing/invoices/{inv["id"]}.pdf"' in mid and shipped["tracking_url"] in mid
 
     clock.freeze(MONDAY + timedelta(days=1))
     ok(api.post("/tracking-events", user="keeper", json={
