@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Form, Query
 from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -29,13 +30,13 @@ from o2c.orders import service as orders
 from o2c.orders.models import Order
 from o2c.orders.schemas import ReasonIn
 from o2c.web.ui.context import BackOfficeDep, Ui
-from o2c.web.ui.forms import errors_of, text, values
+from o2c.web.ui.forms import errors_of
 from o2c.web.ui.pages import fragment, page, redirect
 from o2c.web.ui.queue_rules import lacks, refusal
 
 router = APIRouter(include_in_schema=False)
 
-LIMIT = 200  # rows per queue page: the oldest first, the rest after these are decided
+LIMIT = 200  # rows per queue (and per hold kind read); the overview shows "200+" beyond it
 
 
 @dataclass(frozen=True)
@@ -123,10 +124,14 @@ def _order_rows(s: Session, ui: Ui, kinds: tuple[str, ...]) -> list[tuple[Row, O
     rows = []
     for o, holds in held:
         code, name = names.get(o.customer_id, (str(o.customer_id), ""))
+        reasons = [_hold_reason(h, r, len(kinds) > 1) for h in holds for r in h.reasons]
         rows.append((Row(o.id, o.number, code, name, o.total, o.currency, min(h.created_at for h in holds),
-                         users.get(o.entered_by), [f"{h.kind}: {r['message']}" for h in holds for r in h.reasons]),
-                     o, holds))
+                         users.get(o.entered_by), reasons), o, holds))
     return rows
+
+
+def _hold_reason(hold, reason: dict, name_kind: bool) -> str:
+    return f"{hold.kind}: {reason['message']}" if name_kind else reason["message"]
 
 
 def _cancel(ui: Ui, kind: str, o: Order, label: str = "Cancel order") -> Act:
@@ -331,18 +336,18 @@ def queue_page(kind: str, ui: BackOfficeDep, role: str | None = Query(None, max_
 
 
 @router.post("/app/queues/{kind}/{order_id}/{verb}")
-async def decide(kind: str, order_id: IdPath, verb: str, ui: BackOfficeDep, hit: int | None = Query(None, ge=1)):
+def decide(kind: str, order_id: IdPath, verb: str, ui: BackOfficeDep, hit: int | None = Query(None, ge=1),
+           reason: Annotated[str, Form()] = ""):
     q = _queue(ui, kind)
     run = DECISIONS.get((kind, verb))
     if run is None:
         raise NotFound(f"the {kind} queue has no action {verb!r}")
-    form = await ui.request.form()
-    reason = text(form, "reason")
+    why = reason.strip() or None
     try:
-        flash = transaction(lambda s: run(s, ui, order_id, reason, hit))
+        flash = transaction(lambda s: run(s, ui, order_id, why, hit))
     except (O2CError, ValidationError) as exc:
         status = exc.status if isinstance(exc, O2CError) and exc.status in (403, 404, 409) else 422
-        failed = {"order_id": order_id, "errors": errors_of(exc), "values": values(form)}
+        failed = {"order_id": order_id, "errors": errors_of(exc), "values": {"reason": reason}}
         return _refused(ui, q, status, failed)
     return redirect(ui, f"/app/queues/{kind}", flash=flash)
 
