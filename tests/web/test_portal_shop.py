@@ -12,6 +12,7 @@ from o2c.core import clock
 from o2c.core.db import read_session
 from o2c.customers import service as customers
 from o2c.web.ui import cart as carts
+from tests.credit.support import set_limit
 from tests.fulfillment.flow import ok, place
 from tests.returns.delivery import add_carriers, deliver
 from tests.web.support import log_in
@@ -147,6 +148,10 @@ def test_a_double_clicked_place_order_creates_one_order(app, api, world):
     assert order_id_of(first) == order_id_of(second)
     assert len(orders_of(api, world["ids"]["BIGBUY"])) == 1
     assert "was placed already" in b.get(second.headers["location"]).text
+    # back to the old page, the PO changed, sent again with the same key: told so, not a second order
+    r = b.post("/portal/cart/order", form | {"po_number": "BB-OTHER"})
+    assert r.status_code == 422 and "this order was placed already" in r.text
+    assert len(orders_of(api, world["ids"]["BIGBUY"])) == 1
 
 
 def test_a_bad_quantity_at_checkout_is_refused_beside_the_line_and_nothing_is_ordered(app, api, world):
@@ -160,8 +165,12 @@ def test_a_bad_quantity_at_checkout_is_refused_beside_the_line_and_nothing_is_or
     assert 'id="f-lines-1-quantity-error"' not in r.text
     r = b.post("/portal/cart/order", checkout_form(b, **{"lines[1].quantity": "0"}))
     assert r.status_code == 422 and "enter a quantity above 0" in r.text
-    r = b.post("/portal/cart/order", checkout_form(b, requested_date="not a date"))
-    assert r.status_code == 422 and 'id="f-requested_date-error"' in r.text
+    for day, why in (("not a date", "enter a date as YYYY-MM-DD"), ("2020-01-01", "pick today or a later day")):
+        r = b.post("/portal/cart/order", checkout_form(b, requested_date=day))
+        assert r.status_code == 422 and 'id="f-requested_date-error"' in r.text and why in r.text
+        assert f'value="{day}"' in r.text
+    r = add(b, "NO-SUCH-THING", "1")
+    assert r.status_code == 422 and "NO-SUCH-THING: no product with SKU" in r.text
     assert orders_of(api, world["ids"]["BIGBUY"]) == []
 
 
@@ -215,6 +224,21 @@ def test_the_order_page_tells_a_hold_in_the_customers_words(app, api):
     page = log_in(app, "buyer").get(f"/portal/orders/{held['id']}").text
     assert "On hold" in page and "checking some details" in page and "is in the past" in page
     assert 'hx-get="/portal/orders/%d/live"' % held["id"] in page
+
+
+def test_a_credit_hold_is_shown_as_a_review_never_with_its_internal_reason(app, api, world):
+    set_limit(api, world["ids"]["BIGBUY"], credit_limit="50")
+    b = log_in(app, "buyer")
+    add(b, "WIDGET", "10")
+    order_id = order_id_of(b.post("/portal/cart/order", checkout_form(b)))
+    held = ok(api.get(f"/orders/{order_id}", user="desk"))
+    [hold] = [h for h in held["holds"] if h["active"]]
+    assert hold["kind"] == "credit"
+    page = b.get(f"/portal/orders/{order_id}").text
+    assert "On hold" in page and "Being reviewed by our accounts team" in page
+    for reason in hold["reasons"]:
+        assert reason["message"] not in page
+    assert "limit" not in page.lower() and "exposure" not in page.lower()
 
 
 def test_a_delivered_order_shows_tracking_links_invoices_and_a_return_link(app, api):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
 
@@ -17,9 +18,9 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from o2c.billing import service as billing
-from o2c.core import idempotency
+from o2c.core import clock, idempotency
 from o2c.core.db import read_session
-from o2c.core.errors import Conflict, NotFound, O2CError
+from o2c.core.errors import Conflict, IdempotencyMismatch, NotFound, O2CError
 from o2c.core.money import plain
 from o2c.core.schemas import IdPath, MAX_ID
 from o2c.customers import service as customers
@@ -243,6 +244,19 @@ async def remove_from_cart(ui: PortalDep):
                       carts.remove(_cart(ui), sku))
 
 
+def _requested_date(ui: Ui, raw: str | None) -> tuple[date | None, str | None]:
+    """The requested delivery date typed, or why it cannot be one (a past day would hold the order)."""
+    if raw is None:
+        return None, None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        return None, "enter a date as YYYY-MM-DD"
+    if day < clock.today_in(ui.tz.key):
+        return None, "pick today or a later day"
+    return day, None
+
+
 def _request_hash(ui: Ui, typed: dict) -> str:
     """The checkout as sent: a double-click sends the same form twice, so the same hash under the same key."""
     body = json.dumps(typed, sort_keys=True).encode()
@@ -258,6 +272,9 @@ async def place_order(ui: PortalDep):
         if chosen is None:
             raise NotFound("no such address")
         _, errors = _priced(ui, s, lines, chosen[1])
+    requested, date_error = _requested_date(ui, text(form, "requested_date"))
+    if date_error:
+        errors["requested_date"] = date_error
     if not lines:
         errors["_form"] = "your cart is empty"
     elif not key:
@@ -267,13 +284,17 @@ async def place_order(ui: PortalDep):
 
     def work(session):
         data = OrderIn(customer_id=ui.actor.customer_id, channel=CHANNEL, po_number=text(form, "po_number"),
-                       ship_to=chosen[1], requested_date=text(form, "requested_date"), notes=text(form, "notes"),
+                       ship_to=chosen[1], requested_date=requested, notes=text(form, "notes"),
                        lines=[{"sku": sku, "quantity": qty} for sku, qty in lines])
         order = orders.capture(session, ui.actor, ui.company_id, data)
         return 201, {"id": order.id, "number": order.number}
 
     try:
         _, body, replayed = idempotency.run(ui.actor, key, _request_hash(ui, typed), work)
+    except IdempotencyMismatch:
+        return _cart_page(ui, lines, {**typed, "idem_key": ""}, {
+            "_form": "this order was placed already (you went back to an earlier page); check the order below "
+                     "and place it again if you want another"}, status=422)
     except (O2CError, ValidationError) as exc:
         return _cart_page(ui, lines, typed, _on_form(errors_of(exc), typed), status=422)
     flash = f"Order {body['number']} " + ("was placed already." if replayed else "placed. Thank you!")
