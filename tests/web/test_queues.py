@@ -283,3 +283,40 @@ def test_the_conflict_the_page_shows_is_the_one_the_service_refuses(world):
         with pytest.raises(Forbidden, match="segregation of duties"):
             sod.check(s, clerk, "approve_credit", "enter_order", [clerk.user_id])
         sod.check(s, other, "approve_credit", "enter_order", [clerk.user_id])
+
+
+def test_a_fraud_analyst_who_entered_the_order_may_not_review_it(app, api, world):
+    staff(world, api, "deskcop", ["order_desk", "fraud_analyst"])
+    far = ok(api.post("/orders", user="deskcop", json={"customer_code": "EXEMPT", "channel": "web", "ship_to": TEHRAN,
+                                                       "lines": [{"sku": "WIDGET", "quantity": "3"}]}), 201)
+    own = log_in(app, "deskcop")
+    page = own.get("/app/queues/fraud")
+    why = "You entered this order: segregation of duties — enter order vs review fraud"
+    assert disabled(page, far["id"]) == [f"Approve: legitimate: {why}", f"Reject: fraud, cancel order: {why}"]
+    r = own.htmx(f"/app/queues/fraud/{far['id']}/approve", {"reason": "fine"})
+    assert r.status_code == 200 and "segregation of duties" in r.text and status_of(api, far["id"]) == "held"
+
+    # With htmx a decision that goes through reloads the queue, its message shown there.
+    r = log_in(app, "fraudcop").htmx(f"/app/queues/fraud/{far['id']}/approve", {"reason": "known consignee"})
+    assert r.status_code == 204 and r.headers["HX-Redirect"] == "/app/queues/fraud"
+    assert status_of(api, far["id"]) == "confirmed"
+
+
+def test_a_confirmed_match_blocks_the_customer_and_its_order_waits_to_be_cancelled(app, api):
+    ok(api.post("/screening/lists", user="compliance", files=subset()), 201)
+    new_customer(api, "TNKT", "TNK Tradng International S.A.", GENEVA)
+    held = ok(api.post("/orders", json={"customer_code": "TNKT", "channel": "web",
+                                        "lines": [{"sku": "WIDGET", "quantity": "2"}]}), 201)
+    officer = log_in(app, "compliance")
+    [hit] = set(re.findall(rf'/app/queues/compliance/{held["id"]}/reject\?hit=(\d+)',
+                           officer.get("/app/queues/compliance").text))
+    r = officer.post(f"/app/queues/compliance/{held['id']}/reject?hit={hit}", {"reason": "same register number"})
+    assert r.status_code == 303
+    assert ok(api.get(f"/customers/{held['customer_id']}"))["status"] == "blocked"
+    page = officer.client.get("/app/queues/compliance")
+    assert "decided a true match" in text(page)
+    assert "No open hit" in row(page, held["id"])
+    assert disabled(page, held["id"]) == [
+        "Cancel order: needs the orders.write permission (customer, order_desk, sales_rep)"]
+    r = log_in(app, "admin").post(f"/app/queues/compliance/{held['id']}/reject", {"reason": "sanctioned buyer"})
+    assert r.status_code == 303 and status_of(api, held["id"]) == "cancelled"
