@@ -202,13 +202,21 @@ def test_a_statement_is_listed_beside_its_suggestions_and_each_line_is_decided_o
 
     # Re-match: the stranger's money to TIDY's invoice, in part; the bank's interest ignored with a reason.
     r = cashier.post(f"/app/billing/statement-lines/{stranger['id']}/match?back=queue",
+                     {"invoice_id": str(tidy["id"]), "amount": "1,5x"})
+    assert r.status_code == 422 and f'id="m-{stranger["id"]}-amount-error"' in r.text
+    assert 'value="1,5x"' in r.text and f'<option value="{tidy["id"]}" selected>' in r.text
+    r = cashier.post(f"/app/billing/statement-lines/{stranger['id']}/match", {"invoice_id": str(tidy["id"]),
+                                                                             "amount": "15.01"})
+    assert r.status_code == 422 and "more than the line" in r.text
+    r = cashier.post(f"/app/billing/statement-lines/{stranger['id']}/match?back=queue",
                      {"invoice_id": str(tidy["id"]), "amount": "15.00"})
     assert r.status_code == 303 and r.headers["location"].startswith("/app/billing/reconciliation")
     assert invoice_api(api, tidy)["open_amount"] == str(D(tidy["gross_total"]) - 15)
     queue = cashier.get("/app/billing/reconciliation").text
     assert f'id="line-{interest["id"]}"' in queue and f'id="line-{stranger["id"]}"' not in queue
     r = cashier.post(f"/app/billing/statement-lines/{interest['id']}/ignore?back=queue", {"reason": " "})
-    assert r.status_code == 422 and "say why the line is not a customer" in r.text
+    assert r.status_code == 422 and f'id="i-{interest["id"]}-reason-error"' in r.text
+    assert "say why the line is not a customer" in r.text
     r = cashier.post(f"/app/billing/statement-lines/{interest['id']}/ignore?back=queue", {"reason": "bank interest"})
     assert r.status_code == 303
     assert "Nothing waits" in cashier.get("/app/billing/reconciliation").text
@@ -275,3 +283,40 @@ def test_ageing_buckets_add_up_to_the_open_total(app, books):
     [dso] = ok(api.get("/ledger/dso", user="cashier"))
     assert text_of(html, "dso-USD") == f"{D(dso['dso']):,.1f}"
     assert log_in(app, "viewer").get("/app/billing/ageing").status_code == 403
+
+
+def test_find_invoices_narrows_by_what_is_open_and_when_and_settlements_name_their_payment(books, world):
+    from o2c.billing import service as billing
+    from o2c.core.db import read_session
+    from o2c.core.errors import NotFound
+    from o2c.payments import service as payments
+    from tests.payments.support import actor
+
+    api, ids, a, b, tidy = books
+    paid = ok(api.post("/payments", user="cashier", json={
+        "customer_id": ids["BIGBUY"], "method": "cash", "currency": "USD", "amount": "21.25",
+        "applications": [{"invoice_id": a["id"], "amount": "21.25"}]}), 201)
+    biller, buyer = actor(world, "biller"), actor(world, "buyer")
+    cid = ids["company"]
+
+    def found(who=biller, **kw) -> list[int]:
+        with read_session() as s:
+            return [inv.id for inv in billing.find_invoices(s, who, cid, **kw)]
+
+    assert found(state="paid") == [a["id"]]
+    assert found(state="open") == [tidy["id"], b["id"]]
+    assert found(state="overdue", today=date(2026, 12, 30)) == []  # due that day: not overdue yet
+    assert found(state="overdue", today=date(2026, 12, 31)) == [tidy["id"], b["id"]]
+    assert found(customer_id=ids["TIDY"]) == [tidy["id"]]
+    assert found(issued_from=date(2026, 12, 1)) == [] and len(found(issued_to=date(2026, 11, 30))) == 3
+    assert found(buyer) == [b["id"], a["id"]]  # a customer's user: their own invoices only
+    assert found(limit=2) == [tidy["id"], b["id"]] and found(before_id=b["id"]) == [a["id"]]
+    with pytest.raises(ValueError):
+        found(state="late")
+
+    with read_session() as s:
+        [st] = payments.invoice_settlements(s, biller, cid, a["id"])
+        assert (st["payment_number"], st["kind"], str(st["amount"])) == (paid["number"], "payment", "21.25")
+        assert payments.invoice_settlements(s, biller, cid, b["id"]) == []
+        with pytest.raises(NotFound):
+            payments.invoice_settlements(s, actor(world, "tidybuyer"), cid, a["id"])

@@ -10,6 +10,7 @@ import json
 import re
 import secrets
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
@@ -451,7 +452,16 @@ def _open_choices(s, ui: Ui, currencies: set[str]) -> dict[str, list[tuple[int, 
     return out
 
 
-def _lines_page(ui: Ui, template: str, title: str, rows_of, next_of, refusals: dict[int, Errors] | None = None,
+@dataclass(frozen=True)
+class Refusal:
+    """A decision on a statement line that was refused: why, by field, and what was typed for it."""
+
+    line_id: int
+    errors: Errors
+    typed: dict[str, str] = field(default_factory=dict)
+
+
+def _lines_page(ui: Ui, template: str, title: str, rows_of, next_of, refusal: Refusal | None = None,
                 status: int = 200, **extra) -> Response:
     """Statement lines, each beside the matcher's suggestion, with the open invoices to match by hand."""
     with read_session() as s:
@@ -461,14 +471,14 @@ def _lines_page(ui: Ui, template: str, title: str, rows_of, next_of, refusals: d
                         + [a["customer_id"] for ln in lines for a in ln["allocations"]])
         choices = _open_choices(s, ui, {ln["currency"] for ln in lines if ln["status"] in QUEUE})
     return page(ui, template, status=status, active="/app/billing", title=title, lines=lines, names=names,
-                choices=choices, refusals=refusals or {}, next_url=next_of(rows),
+                choices=choices, refusal=refusal, next_url=next_of(rows),
                 may_decide=ui.can("reconciliation.write"), why_decide=WHY["reconciliation.write"], **extra)
 
 
 LINES_PER_PAGE = 200
 
 
-def _statement_page(ui: Ui, statement_id: int, refusals: dict[int, Errors] | None = None, status: int = 200,
+def _statement_page(ui: Ui, statement_id: int, refusal: Refusal | None = None, status: int = 200,
                     after: int | None = None) -> Response:
     with read_session() as s:
         st = reconciliation.statement_views(s, [reconciliation.get_statement(s, ui.actor, ui.company_id,
@@ -479,7 +489,7 @@ def _statement_page(ui: Ui, statement_id: int, refusals: dict[int, Errors] | Non
         lambda s: reconciliation.lines(s, ui.company_id, statement_id=statement_id, after_id=after,
                                        limit=LINES_PER_PAGE),
         lambda rows: _url(path, after=rows[-1].id) if len(rows) == LINES_PER_PAGE else None,
-        refusals, status, st=st)
+        refusal, status, st=st)
 
 
 @router.get("/app/billing/statements/{statement_id}")
@@ -488,8 +498,8 @@ def statement(statement_id: int, ui: BackOfficeDep, after: int | None = None):
     return _statement_page(ui, statement_id, after=after)
 
 
-def _queue_page(ui: Ui, status: str | None = None, after: int | None = None,
-                refusals: dict[int, Errors] | None = None, code: int = 200) -> Response:
+def _queue_page(ui: Ui, status: str | None = None, after: int | None = None, refusal: Refusal | None = None,
+                code: int = 200) -> Response:
     wanted = status if status in QUEUE else None
     return _lines_page(
         ui, "app/billing/queue.html", "Waiting to be matched",
@@ -497,7 +507,7 @@ def _queue_page(ui: Ui, status: str | None = None, after: int | None = None,
                                        limit=LINES_PER_PAGE),
         lambda rows: (_url("/app/billing/reconciliation", status=wanted, after=rows[-1].id)
                       if len(rows) == LINES_PER_PAGE else None),
-        refusals, code, status_filter=wanted or "")
+        refusal, code, status_filter=wanted or "")
 
 
 @router.get("/app/billing/reconciliation")
@@ -506,27 +516,29 @@ def reconciliation_queue(ui: BackOfficeDep, status: str | None = None, after: in
     return _queue_page(ui, status, after)
 
 
-def _refused(ui: Ui, line_id: int, statement_id: int, back: str | None, errors: Errors, status: int) -> Response:
+def _refused(ui: Ui, statement_id: int, back: str | None, refusal: Refusal, status: int) -> Response:
     """The page the decision was taken on, with the reason beside the line."""
     if back == "queue":
-        return _queue_page(ui, refusals={line_id: errors}, code=status)
-    return _statement_page(ui, statement_id, {line_id: errors}, status)
+        return _queue_page(ui, refusal=refusal, code=status)
+    return _statement_page(ui, statement_id, refusal, status)
 
 
-def _decide(ui: Ui, line_id: int, back: str | None, fn, refusal: Errors | None = None) -> Response:
+def _decide(ui: Ui, line_id: int, back: str | None, fn, typed: dict[str, str] | None = None,
+            refused: Errors | None = None) -> Response:
     """Take a decision on a line (`fn`, once: the service locks the line and checks it is undecided) and
-    go back to where it was taken; refused: that page with the reason beside the line, 409 when the line
-    was decided already."""
+    go back to where it was taken; refused (`refused`: already by the page): that page with the reason
+    beside the line and what was typed kept, 409 when the line was decided already."""
     with read_session() as s:
         statement_id = reconciliation.get_line(s, ui.actor, ui.company_id, line_id).statement_id
-    if refusal:
-        return _refused(ui, line_id, statement_id, back, refusal, 422)
+    if refused:
+        return _refused(ui, statement_id, back, Refusal(line_id, refused, typed or {}), 422)
     try:
         transaction(fn)
     except Forbidden:
         raise
     except (O2CError, ValidationError) as exc:
-        return _refused(ui, line_id, statement_id, back, errors_of(exc), 409 if isinstance(exc, Conflict) else 422)
+        return _refused(ui, statement_id, back, Refusal(line_id, errors_of(exc), typed or {}),
+                        409 if isinstance(exc, Conflict) else 422)
     target = "/app/billing/reconciliation" if back == "queue" else f"/app/billing/statements/{statement_id}"
     return redirect(ui, f"{target}#line-{line_id}", flash=f"Statement line {line_id}: done")
 
@@ -543,25 +555,26 @@ def line_confirm(line_id: int, ui: BackOfficeDep, back: str | None = None, alter
 async def line_match(line_id: int, ui: BackOfficeDep, request: Request, back: str | None = None):
     """Re-match: apply the line to another open invoice a person chose (all that fits, or the amount typed)."""
     _reader(ui)
-    form = await request.form()
-    invoice_id = str(form.get("invoice_id") or "")
-    typed = str(form.get("amount") or "").strip()
-    amount = _amount(typed) if typed else None
-    refusal = {"amount": f"{typed!r} is not an amount: write it like 1234.50"} if typed and amount is None else None
+    typed = values(await request.form())
+    invoice_id, amount_text = typed.get("invoice_id", ""), typed.get("amount", "").strip()
+    amount = _amount(amount_text) if amount_text else None
+    refused: Errors = {}
     if not invoice_id.isdigit():
-        refusal = {"invoice_id": "choose the invoice the line pays"}
-    picks = [reconciliation.Pick(int(invoice_id), amount)] if invoice_id.isdigit() else []
+        refused["invoice_id"] = "choose the invoice the line pays"
+    if amount_text and amount is None:
+        refused["amount"] = f"{amount_text!r} is not an amount: write it like 1234.50"
+    picks = [reconciliation.Pick(int(invoice_id), amount)] if not refused else []
     return await run_in_threadpool(_decide, ui, line_id, back, lambda s: reconciliation.match(
-        s, ui.actor, ui.company_id, line_id, picks), refusal)
+        s, ui.actor, ui.company_id, line_id, picks), typed, refused)
 
 
 @router.post("/app/billing/statement-lines/{line_id}/ignore")
 async def line_ignore(line_id: int, ui: BackOfficeDep, request: Request, back: str | None = None):
     """Not a customer's payment: out of the queue, with the reason."""
     _reader(ui)
-    reason = str((await request.form()).get("reason") or "")
+    typed = values(await request.form())
     return await run_in_threadpool(_decide, ui, line_id, back, lambda s: reconciliation.ignore(
-        s, ui.actor, ui.company_id, line_id, reason))
+        s, ui.actor, ui.company_id, line_id, typed.get("reason", "")), typed)
 
 
 # --- reminders ----------------------------------------------------------------------------------------------
