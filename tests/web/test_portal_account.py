@@ -207,6 +207,9 @@ def test_a_return_of_delivered_lines_is_requested_and_too_many_are_refused_besid
     assert too_many.status_code == 422 and "only 3 of line 1" in error_beside(too_many.text, "qty_1")
     assert 'value="4"' in too_many.text and returns_of(world["ids"]["BIGBUY"]) == 0
 
+    no_reason = b.post(f"/portal/returns/new?order_id={order['id']}", {"qty_1": "1", "reason_1": "", "outcome": "refund"})
+    assert no_reason.status_code == 422 and error_beside(no_reason.text, "reason_1")
+
     undelivered = b.post(f"/portal/returns/new?order_id={not_yet['id']}",
                          {"qty_1": "1", "reason_1": "defective", "outcome": "refund"})
     assert undelivered.status_code == 422 and "not delivered" in error_beside(undelivered.text, "qty_1")

@@ -221,7 +221,9 @@ def _return_page(ui: Ui, order_id: int, typed: dict[str, str], errors: dict[str,
 
 
 @router.get("/portal/returns/new")
-def return_form(ui: PortalDep, order_id: int):
+def return_form(ui: PortalDep, order_id: int | None = None):
+    if order_id is None:  # the order is chosen on the returns page
+        return redirect(ui, "/portal/returns")
     return _return_page(ui, order_id, {"outcome": "refund"}, {})
 
 
