@@ -128,10 +128,9 @@ async def add_to_cart(ui: PortalDep):
     quantity = _quantity(text(form, "quantity"))
     cart = _cart(ui)
     error = "enter a number" if quantity is None else None
-    if error is None:
+    if error is None:  # what is typed must be orderable itself (a multiple of 12 added to one stays one)
         with read_session() as s:
-            [line] = quoting.quote(s, ui.actor, ui.company_id, ui.actor.customer_id,
-                                   [(sku, cart.get(sku, Decimal(0)) + quantity)]).lines
+            [line] = quoting.quote(s, ui.actor, ui.company_id, ui.actor.customer_id, [(sku, quantity)]).lines
         error = line.error
     if error is None:
         try:
