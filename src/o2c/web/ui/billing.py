@@ -12,7 +12,7 @@ import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -48,12 +48,14 @@ router = APIRouter(include_in_schema=False)
 # Who works in billing: the menu shows the section to these, and its pages read for them.
 BILLING = ("billing.write", "payments.write", "reconciliation.write", "dunning.write", "ledger.read")
 PAGE_SIZE = 50
+QUEUE_SHOWN = 1000
 WHY = {
     "payments.write": "needs the payments.write permission (receivables role)",
     "reconciliation.write": "needs the reconciliation.write permission (receivables role)",
     "dunning.write": "needs the dunning.write permission (billing or receivables role)",
 }
 PAYMENT_METHODS = [m for m in METHODS if m != "card"]  # card payments come from captures, not by hand
+SETTLE = re.compile(r"^settle-(\d{1,18})$")  # the payment form's field of what it settles on an invoice
 AMOUNT = re.compile(r"^(\d{1,3}(,\d{3}){1,3}|\d{1,12})(\.\d{1,4})?$")  # up to 10**12, as the API takes
 
 
@@ -82,12 +84,7 @@ def _next(path: str, rows, limit: int, **params) -> str | None:
 def _amount(text: str | None) -> Decimal | None:
     """A typed amount: '1234.5' or '1,234.50'; None when it is not one."""
     text = (text or "").strip()
-    if not AMOUNT.match(text):
-        return None
-    try:
-        return Decimal(text.replace(",", ""))
-    except InvalidOperation:
-        return None
+    return Decimal(text.replace(",", "")) if AMOUNT.match(text) else None
 
 
 def _day(text: str | None) -> date | None:
@@ -98,7 +95,7 @@ def _day(text: str | None) -> date | None:
 
 
 def _customer(s, ui: Ui, code: str | None):
-    """The customer of a typed code (any case), or None."""
+    """The customer of a typed code (as typed, or in capitals), or None."""
     code = (code or "").strip()
     if not code:
         return None
@@ -108,6 +105,12 @@ def _customer(s, ui: Ui, code: str | None):
 
 def _attachment(data: bytes, media: str, name: str) -> Response:
     return Response(data, media_type=media, headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
+def _waiting(s, ui: Ui) -> str:
+    """How many statement lines wait for a person, counted up to QUEUE_SHOWN ('1000+' beyond)."""
+    n = len(reconciliation.queue(s, ui.actor, ui.company_id, limit=QUEUE_SHOWN + 1))
+    return f"{QUEUE_SHOWN}+" if n > QUEUE_SHOWN else str(n)
 
 
 # --- overview -----------------------------------------------------------------------------------------------
@@ -146,7 +149,7 @@ def overview(ui: BackOfficeDep):
                     "credit": round_money(credit.get(c, ZERO), c)} for c in currencies]
         statements = reconciliation.statement_views(s, reconciliation.list_statements(s, ui.actor, ui.company_id,
                                                                                       limit=5))
-        waiting = len(reconciliation.queue(s, ui.actor, ui.company_id, limit=1000))
+        waiting = _waiting(s, ui)
     return page(ui, "app/billing/overview.html", active="/app/billing", title="Billing", today=today,
                 figures=figures, statements=statements, waiting=waiting)
 
@@ -220,8 +223,8 @@ def invoice(invoice_id: int, ui: BackOfficeDep):
         code, name = _labels(s, ui, [inv.customer_id])[inv.customer_id]
         overdue = view["open_amount"] > 0 and inv.due_date < _today(s, ui)
     return page(ui, "app/billing/invoice.html", active="/app/billing", title=f"Invoice {view['number']}",
-                inv=view, notes=notes, settlements=settled, disputes=argued, code=code, customer_name=name, overdue=overdue,
-                may_pay=ui.can("payments.write"), why_pay=WHY["payments.write"])
+                inv=view, notes=notes, settlements=settled, disputes=argued, code=code, customer_name=name,
+                overdue=overdue, may_pay=ui.can("payments.write"), why_pay=WHY["payments.write"])
 
 
 # --- credit notes -------------------------------------------------------------------------------------------
@@ -325,14 +328,14 @@ def _parse_payment(typed: dict) -> tuple[dict, Errors]:
     if typed.get("received_on", "").strip() and received is None:
         errors["received_on"] = "a date like 2026-12-31"
     applications = []
-    for key in sorted((k for k in typed if k.startswith("settle-")), key=lambda k: int(k.partition("-")[2])):
+    for key in sorted((k for k in typed if SETTLE.match(k)), key=lambda k: int(SETTLE.match(k).group(1))):
         if not typed[key].strip():
             continue
         settle = _amount(typed[key])
         if settle is None:
             errors[key] = f"{typed[key]!r} is not an amount: write it like 1234.50"
         else:
-            applications.append((int(key.partition("-")[2]), settle))
+            applications.append((int(SETTLE.match(key).group(1)), settle))
     return {"method": (typed.get("method") or "").strip(), "currency": (typed.get("currency") or "").strip().upper(),
             "amount": amount, "received_on": received, "reference": (typed.get("reference") or "").strip() or None,
             "applications": applications}, errors
@@ -380,10 +383,9 @@ async def payment_record(ui: BackOfficeDep, request: Request):
     with read_session() as s:
         found = _customer(s, ui, typed.get("customer"))
         who = (found.id, found.code) if found else None
-    if who is None:
-        errors["customer"] = (f"there is no customer {typed.get('customer')!r}" if (typed.get("customer") or "").strip()
-                              else "enter the customer's code")
-    if errors:
+    if not (typed.get("customer") or "").strip():
+        errors["customer"] = "enter the customer's code"
+    if errors or who is None:  # an unknown code: the form says so beside the field
         return _payment_form(ui, typed, errors, 422)
     view, errors = await run_in_threadpool(_record, ui, who[0], fields, typed.get("form_key", ""))
     if errors:
@@ -401,7 +403,7 @@ def _statements_page(ui: Ui, errors: Errors | None = None, status: int = 200, be
     with read_session() as s:
         rows = reconciliation.list_statements(s, ui.actor, ui.company_id, before_id=before, limit=PAGE_SIZE)
         views = reconciliation.statement_views(s, rows)
-        waiting = len(reconciliation.queue(s, ui.actor, ui.company_id, limit=1000))
+        waiting = _waiting(s, ui)
     return page(ui, "app/billing/statements.html", status=status, active="/app/billing", title="Bank statements",
                 statements=views, errors=errors or {}, waiting=waiting,
                 next_url=_next("/app/billing/statements", rows, PAGE_SIZE),
