@@ -12,6 +12,7 @@ from o2c.core import clock
 from o2c.core.db import read_session
 from o2c.customers import service as customers
 from o2c.web.ui import cart as carts
+from tests.concurrency.support import at_once
 from tests.credit.support import set_limit
 from tests.fulfillment.flow import ok, place
 from tests.returns.delivery import add_carriers, deliver
@@ -152,6 +153,15 @@ def test_a_double_clicked_place_order_creates_one_order(app, api, world):
     r = b.post("/portal/cart/order", form | {"po_number": "BB-OTHER"})
     assert r.status_code == 422 and "this order was placed already" in r.text
     assert len(orders_of(api, world["ids"]["BIGBUY"])) == 1
+
+
+def test_two_place_order_clicks_at_the_same_moment_create_one_order(app, api, world):
+    b = log_in(app, "buyer")
+    add(b, "GADGET", "1")
+    form = checkout_form(b, po_number="BB-RACE")
+    results, errors = at_once([lambda: b.post("/portal/cart/order", form)] * 2)
+    assert errors == [] and len({order_id_of(r) for r in results}) == 1
+    assert [o["po_number"] for o in orders_of(api, world["ids"]["BIGBUY"])] == ["BB-RACE"]
 
 
 def test_a_bad_quantity_at_checkout_is_refused_beside_the_line_and_nothing_is_ordered(app, api, world):

@@ -10,10 +10,11 @@ import json
 import secrets
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import Annotated
 from urllib.parse import urlencode
 
 from babel.numbers import format_currency
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
@@ -65,6 +66,14 @@ def unit_price(amount: Decimal | None, currency: str) -> str:
     if amount is None:
         return ""
     return format_currency(amount, currency, format="¤#,##0.00##", currency_digits=False, locale="en_US")
+
+
+async def _form(request: Request) -> FormData:
+    """The posted form, read before the page runs (in a worker thread, as its database work blocks)."""
+    return await request.form()
+
+
+FormDep = Annotated[FormData, Depends(_form)]
 
 
 def _page(ui: Ui, name: str, **context):
@@ -122,8 +131,7 @@ def catalogue(ui: PortalDep, q: str | None = Query(None, max_length=200), after:
 
 
 @router.post("/portal/cart/add")
-async def add_to_cart(ui: PortalDep):
-    form = await ui.request.form()
+def add_to_cart(ui: PortalDep, form: FormDep):
     sku, q = text(form, "sku") or "", text(form, "q")
     quantity = _quantity(text(form, "quantity"))
     cart = _cart(ui)
@@ -222,8 +230,7 @@ def view_cart(ui: PortalDep):
 
 
 @router.post("/portal/cart/update")
-async def update_cart(ui: PortalDep):
-    form = await ui.request.form()
+def update_cart(ui: PortalDep, form: FormDep):
     lines = _form_lines(form)
     with read_session() as s:
         _, errors = _priced(ui, s, lines, None)
@@ -236,8 +243,7 @@ async def update_cart(ui: PortalDep):
 
 
 @router.post("/portal/cart/remove")
-async def remove_from_cart(ui: PortalDep):
-    form = await ui.request.form()
+def remove_from_cart(ui: PortalDep, form: FormDep):
     sku = text(form, "remove") or ""
     return _keep_cart(ui, redirect(ui, "/portal/cart", flash=f"{sku} removed from your cart."),
                       carts.remove(_cart(ui), sku))
@@ -263,8 +269,7 @@ def _request_hash(ui: Ui, typed: dict) -> str:
 
 
 @router.post("/portal/cart/order")
-async def place_order(ui: PortalDep):
-    form = await ui.request.form()
+def place_order(ui: PortalDep, form: FormDep):
     typed, lines, key = values(form), _form_lines(form), text(form, "idem_key")
     with read_session() as s:
         chosen = _ship_to(_addresses(s, ui), text(form, "ship_to_id"))
