@@ -141,6 +141,7 @@ def _record(session: Session, actor: Actor, company_id: int, plan: _Plan, charge
     from o2c.payments import service as payments
 
     inv = billing.get_invoice(session, actor, company_id, plan.invoice_id)
+    billing.lock_invoices(session, company_id, [inv.id])  # what is open is read after any payment in flight
     open_amount = billing.invoice_open(session, inv)
     applied = min(charged.amount, open_amount)
     company = session.get(Company, company_id)
