@@ -109,7 +109,8 @@ def test_the_catalogue_searches_by_name_or_sku(app):
 
 def test_a_bad_quantity_is_refused_beside_the_product_with_what_was_typed(app):
     b = log_in(app, "buyer")
-    for sku, typed, why in (("GADGET", "0", "enter a quantity above 0"), ("BOLT", "5", "multiples of 12 EA; 5 is not one"),
+    for sku, typed, why in (("GADGET", "0", "enter a quantity above 0"),
+                            ("BOLT", "5", "multiples of 12 EA; 5 is not one"),
                             ("WIDGET", "1.5", "more than 0 decimals"), ("WIDGET", "lots", "enter a number")):
         r = add(b, sku, typed)
         assert r.status_code == 422, (sku, typed)

@@ -142,7 +142,8 @@ def quote(session: Session, actor: Actor, company_id: int, customer_id: int,
         country=ship_to.get("country"), region=ship_to.get("region"), on=today, tax_exempt=account.tax_exempt,
         standing_discount_pct=account.discount_pct, currency=account.currency, order_discount=ZERO)
     for (line, _), p in zip(priceable, priced):
-        line.unit_price, line.discount_pct, line.net, line.tax = p.unit_price, p.discount_pct, p.amounts.net, p.amounts.tax
+        line.unit_price, line.discount_pct = p.unit_price, p.discount_pct
+        line.net, line.tax = p.amounts.net, p.amounts.tax
     out.subtotal, out.discount, out.tax, out.total = totals.subtotal, totals.discount, totals.tax, totals.total
     out.tax_known = not any(p.missing_tax for p in priced)
     return out
