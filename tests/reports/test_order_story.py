@@ -75,3 +75,4 @@ def test_stages_of_the_timeline():
         "parcel_closed", "shipment_shipped", "tracking_delivered", "invoiced", "paid", "return_requested")] == [
         "capture", "holds", "credit", "allocation", "picking", "packing", "shipment", "tracking", "invoice",
         "payments", "returns"]
+    assert order_story.stage_of("invoice_paid_by_card") == "payments"  # the portal's card payment

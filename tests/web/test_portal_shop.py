@@ -345,3 +345,23 @@ def test_staff_cannot_use_the_portal_shop(app):
     for path in ("/portal", "/portal/cart", "/portal/orders"):
         assert desk.get(path).status_code == 403, path
     assert desk.post("/portal/cart/add", {"sku": "WIDGET", "quantity": "1"}).status_code == 403
+
+
+def test_a_polled_status_refresh_does_not_keep_an_idle_session_alive(app):
+    b = log_in(app, "buyer")
+    r = b.get("/portal/orders/live")
+    assert r.status_code == 200 and "set-cookie" not in r.headers  # the idle clock keeps running
+    assert "set-cookie" in b.get("/portal/orders").headers  # a page the user opens is activity
+
+
+def test_where_the_money_stands_in_the_customers_words():
+    from decimal import Decimal as D
+
+    from o2c.web.ui.portal_shop import payment_words
+
+    inv = [{"total": D("100.00"), "open": D("100.00")}, {"total": D("50.00"), "open": D("0")}]
+    assert payment_words("confirmed", []) is None  # nothing invoiced: nothing to pay yet
+    assert payment_words("confirmed", inv[:1]) == "Awaiting payment"
+    assert payment_words("confirmed", inv) == "Part paid"
+    assert payment_words("confirmed", [dict(inv[0], open=D("0")), inv[1]]) == "Paid"
+    assert payment_words("cancelled", inv) is None

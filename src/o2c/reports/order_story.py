@@ -63,7 +63,8 @@ def stage_of(action: str) -> str:
         return "tracking"
     if action.startswith("parcel_") or action == "shipment_packed":
         return "packing"
-    if action.startswith("card_") or action in ("paid", "partially_paid", "payment_bounced", "reminder_sent"):
+    if action.startswith("card_") or action in ("paid", "partially_paid", "payment_bounced", "reminder_sent",
+                                                "invoice_paid_by_card"):
         return "payments"
     for prefix, stage in (("shipment_released", "picking"), ("shipment_picked", "picking"),
                           ("shipment_not_found", "picking"), ("shipment_", "shipment")):
@@ -107,6 +108,8 @@ def text_of(r: AuditRecord) -> str:
         "paid": lambda: f"{d.get('invoice')} paid by {d.get('by')}: {d.get('amount')} {d.get('currency')}",
         "partially_paid": lambda: (f"{d.get('invoice')} partly paid by {d.get('by')}: {d.get('amount')} "
                                    f"{d.get('currency')}, {d.get('open')} still open"),
+        "invoice_paid_by_card": lambda: (f"{d.get('invoice')} paid by card in the portal: {d.get('amount')} "
+                                         f"{d.get('currency')} ({d.get('payment')})"),
     }
     text = texts[a]() if a in texts else a.replace("_", " ").capitalize()
     return f"{text}: {r.reason}" if r.reason and a not in ("captured",) else text

@@ -116,9 +116,11 @@ def page(ui: Ui, name: str, status: int = 200, **context) -> HTMLResponse:
     return _keep_session(ui, response)
 
 
-def fragment(ui: Ui, name: str, status: int = 200, **context) -> HTMLResponse:
-    """A piece of a page for htmx to swap in (a template without the layout)."""
-    return _keep_session(ui, HTMLResponse(render(ui, name, **context), status_code=status))
+def fragment(ui: Ui, name: str, status: int = 200, *, activity: bool = True, **context) -> HTMLResponse:
+    """A piece of a page for htmx to swap in (a template without the layout). A poll that refreshes a page
+    left open is not the user's activity (`activity=False`): it must not keep an idle session alive."""
+    response = HTMLResponse(render(ui, name, **context), status_code=status)
+    return _keep_session(ui, response) if activity else response
 
 
 def redirect(ui: Ui, url: str, flash: str | None = None) -> Response:

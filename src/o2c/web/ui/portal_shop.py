@@ -80,8 +80,9 @@ def _page(ui: Ui, name: str, **context):
     return page(ui, name, price=unit_price, **context)
 
 
-def _fragment(ui: Ui, name: str, **context):
-    return fragment(ui, name, price=unit_price, **context)
+def _poll(ui: Ui, name: str, **context):
+    """A polled refresh of live status: not the user's activity, so the idle session clock keeps running."""
+    return fragment(ui, name, activity=False, price=unit_price, **context)
 
 
 def _no_order() -> NotFound:
@@ -338,7 +339,7 @@ def list_orders(ui: PortalDep, before: int | None = Query(None, ge=1, le=MAX_ID)
 @router.get("/portal/orders/live")
 def orders_live(ui: PortalDep, before: int | None = Query(None, ge=1, le=MAX_ID)):
     items, more = _order_rows(ui, before)
-    return _fragment(ui, "portal/shop/_orders_table.html", orders=items, next_url=more, before=before,
+    return _poll(ui, "portal/shop/_orders_table.html", orders=items, next_url=more, before=before,
                     words=STATUS_WORDS, delivery=DELIVERY_WORDS)
 
 
@@ -372,6 +373,18 @@ def _shipment(session, ui: Ui, sh, carriers: dict) -> dict:
             "last_event": shipping.event_view(events[-1]) if events else None}
 
 
+def payment_words(status: str, invoices: list[dict]) -> str | None:
+    """Where the money stands, in the customer's words: nothing to pay before an invoice exists."""
+    if not invoices or status == "cancelled":
+        return None
+    open_total = sum((i["open"] for i in invoices), Decimal(0))
+    if open_total <= 0:
+        return "Paid"
+    if open_total < sum((i["total"] for i in invoices), Decimal(0)):
+        return "Part paid"
+    return "Awaiting payment"
+
+
 def _order_detail(ui: Ui, order_id: int) -> dict:
     with read_session() as s:
         order = _own_order(s, ui, order_id)
@@ -383,9 +396,12 @@ def _order_detail(ui: Ui, order_id: int) -> dict:
         rows = fulfillment.list_shipments(s, ui.actor, ui.company_id, status=None, order_id=order.id, after=0,
                                           limit=100)
         shipments = [_shipment(s, ui, sh, carriers) for sh in rows if sh.order_id == order.id]
-        invoices = [{"id": i.id, "number": i.number, "issue_date": i.issue_date, "total": i.gross_total}
-                    for i in billing.list_invoices(s, ui.actor, ui.company_id, order_id=order.id, limit=100)]
+        found = billing.list_invoices(s, ui.actor, ui.company_id, order_id=order.id, limit=100)
+        still_open = billing.open_amounts(s, [i.id for i in found])
+        invoices = [{"id": i.id, "number": i.number, "issue_date": i.issue_date, "total": i.gross_total,
+                     "due_date": i.due_date, "open": still_open.get(i.id, Decimal(0))} for i in found]
     return {"order": view, "holds": holds, "shipments": shipments, "invoices": invoices,
+            "payment": payment_words(view["status"], invoices),
             "delivered": any(sh["status"] == "delivered" for sh in shipments),
             "words": STATUS_WORDS, "delivery": DELIVERY_WORDS}
 
@@ -399,7 +415,7 @@ def order_page(ui: PortalDep, order_id: IdPath):
 
 @router.get("/portal/orders/{order_id}/live")
 def order_live(ui: PortalDep, order_id: IdPath):
-    return _fragment(ui, "portal/shop/_order_live.html", **_order_detail(ui, order_id))
+    return _poll(ui, "portal/shop/_order_live.html", **_order_detail(ui, order_id))
 
 
 @router.post("/portal/orders/{order_id}/reorder")
