@@ -117,3 +117,91 @@ def test_static_files_are_served_from_the_package(app):
     r = c.get("/static/htmx.min.js")
     assert r.status_code == 200 and "htmx" in r.text[:2000]
     assert c.get("/static/o2c.css").status_code == 200
+
+
+# --- failed logins: the same cost for an unknown user, and a throttle per username ---------------------
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def _try(c, user, password):
+    return c.post("/login", data={"username": user, "password": password, "next": "/"}, follow_redirects=False)
+
+
+def test_an_unknown_username_costs_a_password_check_like_a_wrong_password(app, monkeypatch):
+    from o2c.web.ui import routes
+
+    checked = []
+    real = routes.check_password
+    monkeypatch.setattr(routes, "check_password", lambda pw, stored: checked.append(stored) or real(pw, stored))
+    c = _client(app)
+    r = _try(c, "nobody-at-all", "whatever")
+    assert r.status_code == 422 and "the username or password is wrong" in r.text
+    assert len(checked) == 1 and checked[0].startswith("scrypt$")  # a real hash was checked, not skipped
+    r = _try(c, "desk", "wrong")
+    assert r.status_code == 422 and "the username or password is wrong" in r.text and len(checked) == 2
+
+
+def test_five_failures_refuse_the_username_for_a_while_even_with_the_right_password(app):
+    from o2c.web.ui.routes import LOCK_SECONDS, MAX_FAILURES
+
+    clock = _Clock()
+    app.state.login_throttle.clock = clock
+    c = _client(app)
+    for _ in range(MAX_FAILURES):
+        clock.now += 10
+        assert _try(c, "viewer", "wrong").status_code == 422
+    r = _try(c, "viewer", PASSWORD)
+    assert r.status_code == 429 and "too many failed logins for this username: try again in 5 minutes" in r.text
+    assert "o2c_session" not in r.cookies
+    assert _try(c, "desk", PASSWORD).status_code == 303  # another username is not affected
+    clock.now += LOCK_SECONDS + 1
+    assert _try(c, "viewer", PASSWORD).status_code == 303
+
+
+def test_an_unknown_username_is_throttled_the_same_way(app):
+    from o2c.web.ui.routes import MAX_FAILURES
+
+    app.state.login_throttle.clock = _Clock()
+    c = _client(app)
+    for _ in range(MAX_FAILURES):
+        assert _try(c, "Ghost", "wrong").status_code == 422
+    r = _try(c, "ghost", "wrong")  # the username counts as typed, whatever its case
+    assert r.status_code == 429 and "too many failed logins" in r.text
+
+
+def test_failures_spread_out_or_before_a_good_login_do_not_lock(app):
+    from o2c.web.ui.routes import MAX_FAILURES, WINDOW_SECONDS
+
+    clock = _Clock()
+    app.state.login_throttle.clock = clock
+    c = _client(app)
+    for _ in range(MAX_FAILURES - 1):
+        assert _try(c, "biller", "wrong").status_code == 422
+    assert _try(c, "biller", PASSWORD).status_code == 303  # a good login starts the count again
+    for _ in range(MAX_FAILURES - 1):
+        assert _try(c, "biller", "wrong").status_code == 422
+    assert _try(c, "biller", PASSWORD).status_code == 303
+    for _ in range(MAX_FAILURES):  # five failures over more than the window: not locked
+        clock.now += WINDOW_SECONDS / (MAX_FAILURES - 1) + 1
+        assert _try(c, "biller", "wrong").status_code == 422
+    assert _try(c, "biller", PASSWORD).status_code == 303
+
+
+def test_an_htmx_redirect_is_quoted_as_a_location_is(app):
+    c = _client(app)
+    for evil in ("/\t/evil.example/", "/\n/evil.example/"):  # a browser drops the tab: never "//evil.example"
+        r = c.post("/login", data={"username": "desk", "password": PASSWORD, "next": evil},
+                   headers={"HX-Request": "true"}, follow_redirects=False)
+        assert r.status_code == 204 and r.headers["HX-Redirect"] == "/app", evil
+    typed = "/app/orders?q=Zoë & co"
+    plain = c.post("/login", data={"username": "desk", "password": PASSWORD, "next": typed}, follow_redirects=False)
+    r = c.post("/login", data={"username": "desk", "password": PASSWORD, "next": typed},
+               headers={"HX-Request": "true"}, follow_redirects=False)
+    assert r.headers["HX-Redirect"] == plain.headers["location"] == "/app/orders?q=Zo%C3%AB%20&%20co"

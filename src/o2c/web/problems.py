@@ -85,6 +85,9 @@ def install(app: FastAPI) -> None:
         # A number too large for its column (an id past 64 bits, an amount past its precision): the
         # request's fault, refused like any bad input; the transaction was rolled back.
         log.warning("value out of range on %s %s: %s", req.method, req.url.path, str(exc).splitlines()[0])
+        if is_page(req):
+            return error_page(req, 422, "A value is out of range",
+                              "A number in the address or the form is too large; nothing was changed.")
         return problem_response(422, {
             "type": "/problems/out-of-range", "title": "A value is out of range", "status": 422,
             "detail": "a value in the request is too large to be stored (a number past its field's range); "

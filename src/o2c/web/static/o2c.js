@@ -37,6 +37,20 @@
     });
   });
 
+  // Behaviours the pages ask for by data attribute, since the content security policy allows no inline
+  // script: a select that submits its form when changed (the company switch), a print button, and a
+  // "Back" link that goes back in history (its href is the fallback without JavaScript).
+  document.addEventListener("change", function (ev) {
+    var el = ev.target;
+    if (el.hasAttribute && el.hasAttribute("data-autosubmit") && el.form) { el.form.submit(); }
+  });
+  document.addEventListener("click", function (ev) {
+    var el = ev.target.closest ? ev.target.closest("[data-print], [data-back]") : null;
+    if (!el) { return; }
+    if (el.hasAttribute("data-print")) { window.print(); }
+    else if (window.history.length > 1) { ev.preventDefault(); window.history.back(); }
+  });
+
   // After htmx swaps in a new piece of page, put the cursor back in the scanner field so the next scan
   // (a keyboard-wedge scanner types the code and Enter) lands there.
   document.addEventListener("htmx:afterSettle", function () {

@@ -2,10 +2,12 @@
 and the two answers a page gives: a page (or an htmx fragment) and a redirect after a write."""
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import date, datetime, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from babel.numbers import format_currency, format_decimal
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,6 +21,52 @@ from o2c.web.ui.nav import sections
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STATIC = Path(__file__).resolve().parent.parent / "static"
 FLASH = "o2c_flash"
+# Characters a Location header may carry as they are (Starlette's RedirectResponse quotes the rest); an
+# HX-Redirect is quoted the same way, so a tab or newline in a path can never make a browser read "//host".
+URL_SAFE = ":/%#?=@[]!$&'()*+,;"
+
+# Inline style attributes the templates use, allowed by hash; anything else inline (a script, an event
+# handler, a <style>) is refused by the browser. Behaviours live in static/o2c.js, styles in static/*.css.
+INLINE_STYLES = ("width:auto; margin-left:auto",)
+
+
+def _sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+CSP = ("default-src 'self'; script-src 'self'; "
+       f"style-src 'self' 'unsafe-hashes' {' '.join(_sha256(v) for v in INLINE_STYLES)}; "
+       "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+       "object-src 'none'")
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
+                    "X-Frame-Options": "DENY"}
+
+
+class SecurityHeaders:
+    """ASGI middleware: every answer outside the JSON API (pages, fragments, redirects, downloads, static
+    files, error pages) says nosniff, same-origin referrers and never in a frame; an HTML answer also
+    carries the content security policy. The API (and its Swagger page) is left as it is."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"].startswith("/api/"):
+            return await self.app(scope, receive, send)
+
+        async def start(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                have = {k.lower() for k, _ in headers}
+                extra = dict(SECURITY_HEADERS)
+                ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                if ctype.startswith(b"text/html"):
+                    extra["Content-Security-Policy"] = CSP
+                headers += [(k.lower().encode(), v.encode()) for k, v in extra.items() if k.lower().encode() not in have]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return await self.app(scope, receive, start)
 
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                   trim_blocks=True, lstrip_blocks=True)
@@ -85,6 +133,20 @@ def day(value, ui: Ui | None = None) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
+def nonzero(value) -> bool:
+    """A template test for an amount ('0.00', Decimal, None), compared as Decimal, never float."""
+    if value is None or value == "":
+        return False
+    return Decimal(str(value).replace(",", "")) != 0
+
+
+def whole(value) -> int:
+    """An amount rounded to whole units (half up) for a chart's bar, through Decimal."""
+    if value is None or value == "":
+        return 0
+    return int(Decimal(str(value).replace(",", "")).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 def label(value) -> str:
     """A code as words: 'ship_partial' -> 'Ship partial'."""
     if value is None:
@@ -93,7 +155,8 @@ def label(value) -> str:
     return text[:1].upper() + text[1:]
 
 
-env.filters.update(money=money, qty=qty, number=number, pct=pct, label=label)
+env.filters.update(money=money, qty=qty, number=number, pct=pct, label=label, whole=whole)
+env.tests.update(nonzero=nonzero)
 env.globals.update(when=when, day=day, quote=quote)
 
 
@@ -108,8 +171,23 @@ def _keep_session(ui: Ui, response: Response) -> Response:
     return response
 
 
+_FLASH_SAFE = " ,.:;()!?'/-+#=@_"
+
+
+def flash_cookie(text: str) -> str:
+    """The one-time message as a cookie value: percent-encoded, since a cookie carries only Latin-1 (a
+    '€' amount or a name typed in another script would fail the response after its write was kept)."""
+    return quote(text[:300], safe=_FLASH_SAFE)
+
+
+def flash_text(value: str | None) -> str | None:
+    """The message a flash cookie holds (it is shown escaped, like any text)."""
+    return unquote(value) if value else value
+
+
 def page(ui: Ui, name: str, status: int = 200, **context) -> HTMLResponse:
     """A whole page, or only its `content` block when htmx asks for a fragment of `name`."""
+    ui.flash = flash_text(ui.flash)
     response = HTMLResponse(render(ui, name, **context), status_code=status)
     if ui.flash:
         response.delete_cookie(FLASH, path="/")
@@ -126,9 +204,9 @@ def fragment(ui: Ui, name: str, status: int = 200, *, activity: bool = True, **c
 def redirect(ui: Ui, url: str, flash: str | None = None) -> Response:
     """After a write: go to `url` (303, so a reload does not post again), with a one-time message."""
     if ui.request.headers.get("HX-Request") and not ui.request.headers.get("HX-Boosted"):
-        response: Response = Response(status_code=204, headers={"HX-Redirect": url})
+        response: Response = Response(status_code=204, headers={"HX-Redirect": quote(url, safe=URL_SAFE)})
     else:
         response = RedirectResponse(url, status_code=303)
     if flash:
-        response.set_cookie(FLASH, flash[:300], path="/", httponly=True, samesite="lax", max_age=60)
+        response.set_cookie(FLASH, flash_cookie(flash), path="/", httponly=True, samesite="lax", max_age=60)
     return _keep_session(ui, response)

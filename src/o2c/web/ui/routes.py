@@ -1,6 +1,11 @@
 """Logging in and out, the home redirect, the company switch, and how the web pages answer errors."""
 from __future__ import annotations
 
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Form, Request
@@ -8,16 +13,68 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
-from o2c.core.auth import check_password
+from o2c.core.auth import check_password, hash_password
 from o2c.core.db import read_session
 from o2c.core.errors import O2CError
 from o2c.core.models import User
 from o2c.web.ui import sessions
 from o2c.web.ui.context import BadFormToken, LoginRequired, UiDep, load, login_url, safe_next
 from o2c.web.ui.nav import home
-from o2c.web.ui.pages import STATIC, redirect, render
+from o2c.web.ui.pages import STATIC, SecurityHeaders, redirect, render
 
 router = APIRouter(include_in_schema=False)
+
+MAX_FAILURES = 5  # failed logins of one username within WINDOW_SECONDS before it is refused for a while
+WINDOW_SECONDS = 300
+LOCK_SECONDS = 300
+
+
+class LoginThrottle:
+    """Failed logins per username, in this process's memory: once MAX_FAILURES fall within WINDOW_SECONDS
+    the username is refused (even with the right password) until LOCK_SECONDS after the last of them.
+    Unknown usernames count the same, so the refusal never tells whether a user exists. Each server
+    process counts its own failures."""
+
+    MAX_NAMES = 10_000  # a flood of made-up usernames must not grow memory without end
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(username: str) -> str:
+        return username.strip().casefold()
+
+    def wait_seconds(self, username: str) -> int:
+        """0 when the username may try now; else the seconds until it may."""
+        with self._lock:
+            times = self._failures.get(self._key(username))
+            if not times or len(times) < MAX_FAILURES or times[-1] - times[0] > WINDOW_SECONDS:
+                return 0
+            left = times[-1] + LOCK_SECONDS - self.clock()
+            return max(1, int(left + 0.999)) if left > 0 else 0
+
+    def failed(self, username: str) -> None:
+        with self._lock:
+            if len(self._failures) >= self.MAX_NAMES:
+                self._failures.pop(next(iter(self._failures)))
+            self._failures.setdefault(self._key(username), deque(maxlen=MAX_FAILURES)).append(self.clock())
+
+    def succeeded(self, username: str) -> None:
+        with self._lock:
+            self._failures.pop(self._key(username), None)
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A password hash to check against when the username is unknown, so that answer costs as long as a
+    wrong password (the time taken does not tell which usernames exist)."""
+    return hash_password("o2c-no-such-user")
+
+
+def _throttle(request: Request) -> LoginThrottle:
+    return request.app.state.login_throttle
 
 
 def _login_page(next_path: str, username: str = "", errors: dict | None = None, status: int = 200,
@@ -46,12 +103,22 @@ def login(request: Request, username: Annotated[str, Form(max_length=80)] = "",
         errors["password"] = "enter your password"
     if errors:
         return _login_page(safe_next(next), username, errors, 422)
+    throttle = _throttle(request)
+    wait = throttle.wait_seconds(username)
+    if wait:
+        minutes = -(-wait // 60)
+        return _login_page(safe_next(next), username, {"password": (
+            f"too many failed logins for this username: try again in {minutes} minute{'s' if minutes > 1 else ''}"
+        )}, 429)
     with read_session() as s:
         user = s.scalar(select(User).where(User.username == username))
-        ok = user is not None and user.active and check_password(password, user.password_hash)
+        stored = user.password_hash if user is not None and user.password_hash else _dummy_hash()
+        ok = check_password(password, stored) and user is not None and user.active
         uid = user.id if ok else None
     if uid is None:
+        throttle.failed(username)
         return _login_page(safe_next(next), username, {"password": "the username or password is wrong"}, 422)
+    throttle.succeeded(username)
     ws = sessions.new(uid, None)
     ui = load(request, ws)
     if ui is None:
@@ -105,6 +172,8 @@ def o2c_error_page(request: Request, exc: O2CError) -> Response:
 def install(app: FastAPI) -> None:
     from o2c.web.ui import screens
 
+    app.state.login_throttle = LoginThrottle()
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
     for r in screens.routers():
