@@ -86,3 +86,14 @@ def test_amounts_are_compared_and_rounded_as_decimals():
     assert not pages.nonzero("0.00") and not pages.nonzero(None) and pages.nonzero("-0.01")
     assert pages.nonzero("1,234.50")
     assert pages.whole("12.5") == 13 and pages.whole("2.675") == 3 and pages.whole(None) == 0
+
+
+def test_portal_writes_that_call_the_database_or_the_card_gateway_run_in_a_worker_thread():
+    """An `async def` page would run its blocking database work and gateway call on the event loop, stalling
+    every other request while a card is charged; these read their form through a dependency instead."""
+    import inspect
+
+    from o2c.web.ui import portal_account
+
+    assert not inspect.iscoroutinefunction(portal_account.pay)
+    assert not inspect.iscoroutinefunction(portal_account.request_return)

@@ -10,10 +10,12 @@ import re
 import secrets
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
+from starlette.datastructures import FormData
 
 from o2c.billing import documents, statement
 from o2c.billing import service as billing
@@ -32,6 +34,15 @@ from o2c.web.ui.pages import money, page, redirect
 router = APIRouter(include_in_schema=False)
 PAGE = 50
 PDF = "application/pdf"
+
+
+async def _form(request: Request) -> FormData:
+    """The posted form, read before the page runs: the page itself is plain `def`, so its database work and
+    the card gateway's call run in a worker thread, never blocking the server's event loop."""
+    return await request.form()
+
+
+FormDep = Annotated[FormData, Depends(_form)]
 
 
 def _today(ui: Ui) -> date:
@@ -127,9 +138,8 @@ def pay_form(ui: PortalDep, invoice_id: int):
 
 
 @router.post("/portal/invoices/{invoice_id:int}/pay")
-async def pay(ui: PortalDep, invoice_id: int, request: Request):
+def pay(ui: PortalDep, invoice_id: int, form: FormDep):
     inv, _ = _invoice(ui, invoice_id)
-    form = await request.form()
     typed = values(form)
     try:
         payment = invoice_cards.pay_invoice(ui.actor, ui.company_id, invoice_id, text(form, "payment_method_token"),
@@ -269,8 +279,7 @@ def _asked_lines(form, errors: dict[str, str]) -> list[dict]:
 
 
 @router.post("/portal/returns/new")
-async def request_return(ui: PortalDep, request: Request, order_id: int):
-    form = await request.form()
+def request_return(ui: PortalDep, order_id: int, form: FormDep):
     typed = values(form)
     errors: dict[str, str] = {}
     asked = _asked_lines(form, errors)
