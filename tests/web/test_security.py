@@ -97,3 +97,53 @@ def test_portal_writes_that_call_the_database_or_the_card_gateway_run_in_a_worke
 
     assert not inspect.iscoroutinefunction(portal_account.pay)
     assert not inspect.iscoroutinefunction(portal_account.request_return)
+
+
+def _calls(dependant) -> set:
+    """Every dependency function a route runs, however deep."""
+    out = set()
+    for d in dependant.dependencies:
+        out.add(d.call)
+        out |= _calls(d)
+    return out
+
+
+def test_every_page_checks_its_session_and_every_post_its_form_token_and_the_side_it_is_for():
+    """Each POST runs ui_context (which refuses a missing CSRF token); back-office pages refuse portal users
+    and portal pages refuse staff."""
+    from fastapi.routing import APIRoute
+
+    from o2c.web.ui import routes, screens
+    from o2c.web.ui.context import back_office, portal, ui_context
+
+    pages_ = [r for router in (routes.router, *screens.routers()) for r in router.routes
+              if isinstance(r, APIRoute) and r.path not in ("/login", "/")]
+    assert len(pages_) > 50
+    for r in pages_:
+        calls = _calls(r.dependant)
+        assert ui_context in calls, f"{r.methods} {r.path} runs without a session check"
+        if r.path.startswith("/app"):
+            assert back_office in calls, f"{r.path} is not refused to portal users"
+        if r.path.startswith("/portal"):
+            assert portal in calls, f"{r.path} is not refused to staff"
+
+
+def test_invoice_pdfs_are_named_typed_kept_out_of_caches_and_only_the_customer_s_own(app, api, world):
+    from o2c.core import clock
+    from tests.fulfillment.flow import MONDAY
+    from tests.payments.support import invoiced
+    from tests.shipping_world import equip
+
+    clock.freeze(MONDAY)
+    try:
+        equip(api)
+        inv = invoiced(api)
+    finally:
+        clock.freeze(None)
+    for who, path in (("biller", f"/app/billing/invoices/{inv['id']}.pdf"), ("buyer", f"/portal/invoices/{inv['id']}.pdf")):
+        r = log_in(app, who).get(path)
+        assert r.status_code == 200 and r.headers["content-type"] == "application/pdf", who
+        assert r.headers["content-disposition"] == f'inline; filename="{inv["number"]}.pdf"'
+        assert r.headers["cache-control"] == "no-store" and r.headers["X-Content-Type-Options"] == "nosniff"
+    other = log_in(app, "tidybuyer").get(f"/portal/invoices/{inv['id']}.pdf")
+    assert other.status_code == 404 and "application/pdf" not in other.headers["content-type"]

@@ -45,7 +45,8 @@ SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "sam
 class SecurityHeaders:
     """ASGI middleware: every answer outside the JSON API (pages, fragments, redirects, downloads, static
     files, error pages) says nosniff, same-origin referrers and never in a frame; an HTML answer also
-    carries the content security policy. The API (and its Swagger page) is left as it is."""
+    carries the content security policy, and any answer but a static file is kept out of caches unless it
+    says otherwise (an invoice PDF holds personal data). The API (and its Swagger page) is left as it is."""
 
     def __init__(self, app):
         self.app = app
@@ -62,6 +63,8 @@ class SecurityHeaders:
                 ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
                 if ctype.startswith(b"text/html"):
                     extra["Content-Security-Policy"] = CSP
+                if not scope["path"].startswith("/static/"):
+                    extra["Cache-Control"] = "no-store"
                 headers += [(k.lower().encode(), v.encode()) for k, v in extra.items() if k.lower().encode() not in have]
                 message = {**message, "headers": headers}
             await send(message)
