@@ -77,7 +77,8 @@ def _url(path: str, **params) -> str:
 
 
 def _next(path: str, rows, limit: int, **params) -> str | None:
-    """The link to the next (older) page when this one is full."""
+    """The link to the next (older) page when this one is full (call it while the rows' session is open:
+    its rollback at the end expires them)."""
     return _url(path, **params, before=rows[-1].id) if len(rows) == limit else None
 
 
@@ -186,9 +187,10 @@ def invoices(ui: BackOfficeDep, request: Request, before: int | None = None):
                                      **args)
         views = billing.invoice_views(s, rows)
         names = _labels(s, ui, [v["customer_id"] for v in views])
+        more = _next("/app/billing/invoices", rows, PAGE_SIZE, **typed)
     return page(ui, "app/billing/invoices.html", status=422 if errors else 200, active="/app/billing",
                 title="Invoices", invoices=views, names=names, values=typed, errors=errors, today=today,
-                states=billing.INVOICE_STATES, next_url=_next("/app/billing/invoices", rows, PAGE_SIZE, **typed))
+                states=billing.INVOICE_STATES, next_url=more)
 
 
 @router.get("/app/billing/invoices/{invoice_id}.pdf")
@@ -237,8 +239,9 @@ def credit_notes(ui: BackOfficeDep, before: int | None = None):
         rows = billing.list_credit_notes(s, ui.actor, ui.company_id, before_id=before, limit=PAGE_SIZE)
         notes = [billing.credit_note_view(s, n) for n in rows]
         names = _labels(s, ui, [n["customer_id"] for n in notes])
+        more = _next("/app/billing/credit-notes", rows, PAGE_SIZE)
     return page(ui, "app/billing/credit_notes.html", active="/app/billing", title="Credit notes", notes=notes,
-                names=names, next_url=_next("/app/billing/credit-notes", rows, PAGE_SIZE))
+                names=names, next_url=more)
 
 
 @router.get("/app/billing/credit-notes/{note_id}.pdf")
@@ -280,8 +283,9 @@ def payments_list(ui: BackOfficeDep, before: int | None = None):
         rows = payments.list_payments(s, ui.actor, ui.company_id, before_id=before, limit=PAGE_SIZE)
         views = payments.payment_views(s, ui.company_id, rows)
         names = _labels(s, ui, [p["customer_id"] for p in views])
+        more = _next("/app/billing/payments", rows, PAGE_SIZE)
     return page(ui, "app/billing/payments.html", active="/app/billing", title="Payments", payments=views,
-                names=names, next_url=_next("/app/billing/payments", rows, PAGE_SIZE),
+                names=names, next_url=more,
                 may_pay=ui.can("payments.write"), why_pay=WHY["payments.write"])
 
 
@@ -404,9 +408,10 @@ def _statements_page(ui: Ui, errors: Errors | None = None, status: int = 200, be
         rows = reconciliation.list_statements(s, ui.actor, ui.company_id, before_id=before, limit=PAGE_SIZE)
         views = reconciliation.statement_views(s, rows)
         waiting = _waiting(s, ui)
+        more = _next("/app/billing/statements", rows, PAGE_SIZE)
     return page(ui, "app/billing/statements.html", status=status, active="/app/billing", title="Bank statements",
                 statements=views, errors=errors or {}, waiting=waiting,
-                next_url=_next("/app/billing/statements", rows, PAGE_SIZE),
+                next_url=more,
                 may_import=ui.can("reconciliation.write"), why_import=WHY["reconciliation.write"])
 
 
@@ -472,8 +477,9 @@ def _lines_page(ui: Ui, template: str, title: str, rows_of, next_of, refusal: Re
         names = _labels(s, ui, [ln["customer_id"] for ln in lines]
                         + [a["customer_id"] for ln in lines for a in ln["allocations"]])
         choices = _open_choices(s, ui, {ln["currency"] for ln in lines if ln["status"] in QUEUE})
+        more = next_of(rows)
     return page(ui, template, status=status, active="/app/billing", title=title, lines=lines, names=names,
-                choices=choices, refusal=refusal, next_url=next_of(rows),
+                choices=choices, refusal=refusal, next_url=more,
                 may_decide=ui.can("reconciliation.write"), why_decide=WHY["reconciliation.write"], **extra)
 
 
@@ -590,8 +596,9 @@ def reminders(ui: BackOfficeDep, before: int | None = None):
         views = [dunning.reminder_view(s, r) for r in rows]
         names = _labels(s, ui, [v["customer_id"] for v in views])
         today = _today(s, ui)
+        more = _next("/app/billing/reminders", rows, PAGE_SIZE)
     return page(ui, "app/billing/reminders.html", active="/app/billing", title="Reminders", reminders=views,
-                names=names, today=today, next_url=_next("/app/billing/reminders", rows, PAGE_SIZE),
+                names=names, today=today, next_url=more,
                 may_run=ui.can("dunning.write"), why_run=WHY["dunning.write"])
 
 

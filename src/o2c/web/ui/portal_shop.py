@@ -325,7 +325,7 @@ def _order_rows(ui: Ui, before: int | None):
     with read_session() as s:
         rows = orders.list_orders(s, ui.actor, ui.company_id, before_id=before, limit=PAGE)
         items = [orders.order_view(o) for o in rows]
-    more = f"/portal/orders?before={rows[-1].id}" if len(rows) == PAGE else None
+        more = f"/portal/orders?before={rows[-1].id}" if len(rows) == PAGE else None  # before the rollback expires it
     return items, more
 
 
