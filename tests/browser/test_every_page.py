@@ -1,6 +1,6 @@
 """Every page of the back office and the portal, in a real browser, at 1280 px and at phone width (390 px):
-it answers, nothing is wider than the screen, every form field has a name a screen reader can say, only
-buttons and links are clickable, it has one heading of its own, and "Skip to content" is the first Tab
+it answers, nothing is wider than the screen, every form field, button and link has a name a screen reader
+can say, only buttons, links and forms are clickable, it has one heading of its own, and "Skip to content" is the first Tab
 stop and lands in the page's main part. The pages are found in the routers themselves: a new page whose
 path names an id this world has no example of fails here until the world gets one.
 
@@ -58,6 +58,15 @@ PROBLEMS = """() => {
   }
   for (const el of document.querySelectorAll('[onclick]')) {
     if (!['A', 'BUTTON'].includes(el.tagName)) out.push(`clickable ${el.tagName.toLowerCase()} (onclick)`);
+  }
+  const sends = ['A', 'BUTTON', 'FORM', 'INPUT', 'SELECT', 'TEXTAREA'];
+  for (const el of document.querySelectorAll('[hx-get], [hx-post]')) {
+    const polled = /^(every |load)/.test(el.getAttribute('hx-trigger') || '');
+    if (!polled && !sends.includes(el.tagName)) out.push(`clickable ${el.tagName.toLowerCase()} (htmx)`);
+  }
+  for (const el of document.querySelectorAll('a[href], button')) {
+    if (!el.textContent.trim() && !el.getAttribute('aria-label') && !el.querySelector('img[alt]'))
+      out.push(`nameless ${el.tagName.toLowerCase()} ${el.getAttribute('href') || ''}`);
   }
   const h1 = document.querySelectorAll('h1').length;
   if (h1 !== 1) out.push(`${h1} <h1> headings`);
