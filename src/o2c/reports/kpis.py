@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from o2c.billing.models import CreditNote, Invoice
@@ -107,19 +107,27 @@ def overdue_receivables(session: Session, company_id: int, today: date) -> list[
     return out
 
 
+def _seconds(session: Session, later, earlier):
+    """The SQL for `later - earlier` in seconds, on PostgreSQL and on SQLite (timestamps stored as text)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400
+
+
 def time_to_process(session: Session, company_id: int, since: datetime) -> dict:
     """Median time from capture to the order's first shipment leaving, over the orders captured since
     `since` that shipped (`to` = "shipped"). While none has shipped, the median time from capture to
     confirmation (stock reserved) instead (`to` = "confirmed"); None when neither happened yet."""
-    first_shipped = (select(Shipment.order_id, func.min(Shipment.shipped_at).label("at"))
-                     .where(Shipment.company_id == company_id, Shipment.kind == "order", Shipment.shipped_at.is_not(None))
-                     .group_by(Shipment.order_id).subquery())
-    rows = session.execute(
-        select(Order.created_at, Order.confirmed_at, first_shipped.c.at)
-        .outerjoin(first_shipped, first_shipped.c.order_id == Order.id)
-        .where(Order.company_id == company_id, Order.created_at >= since)).all()
-    shipped = [(at - created).total_seconds() for created, _, at in rows if at is not None]
-    confirmed = [(c - created).total_seconds() for created, c, _ in rows if c is not None]
+    # Only the window's orders and their own shipments are read, and the spans are computed by the
+    # database: fetching the 25,000 pairs of timestamps instead took three times as long.
+    in_window = (Order.company_id == company_id, Order.created_at >= since)
+    shipped = list(session.scalars(
+        select(_seconds(session, func.min(Shipment.shipped_at), Order.created_at))
+        .join(Shipment, Shipment.order_id == Order.id)
+        .where(*in_window, Shipment.kind == "order", Shipment.shipped_at.is_not(None))
+        .group_by(Order.id, Order.created_at)))
+    confirmed = [] if shipped else list(session.scalars(
+        select(_seconds(session, Order.confirmed_at, Order.created_at)).where(*in_window, Order.confirmed_at.is_not(None))))
     to, spans = ("shipped", shipped) if shipped else ("confirmed", confirmed)
     hours = (Decimal(str(statistics.median(spans))) / 3600).quantize(_TENTH) if spans else None
     return {"to": to, "median_hours": hours, "orders": len(spans)}
@@ -164,9 +172,18 @@ def dso(session: Session, company_id: int, today: date) -> list[dict]:
     return receivables.dso(session, company_id, today, DAYS, invoice_due_dates(session, company_id))
 
 
+def without_jit(session: Session) -> None:
+    """Turn PostgreSQL's JIT off for the rest of this transaction. The window's per-order checks are
+    estimated costly enough to be compiled, and compiling them took longer (0.8 s at 25,000 orders in the
+    window) than running them (bench/bench_pages.py)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
+
+
 def dashboard(session: Session, actor: Actor, company_id: int) -> dict:
     """Every figure of the dashboard, as of now in the company's zone."""
     require(actor, "read")
+    without_jit(session)
     company = session.get(Company, company_id)
     tz = ZoneInfo(company.timezone or "UTC")
     today = clock.today_in(company.timezone or "UTC")
