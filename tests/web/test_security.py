@@ -140,7 +140,8 @@ def test_invoice_pdfs_are_named_typed_kept_out_of_caches_and_only_the_customer_s
         inv = invoiced(api)
     finally:
         clock.freeze(None)
-    for who, path in (("biller", f"/app/billing/invoices/{inv['id']}.pdf"), ("buyer", f"/portal/invoices/{inv['id']}.pdf")):
+    for who, path in (("biller", f"/app/billing/invoices/{inv['id']}.pdf"),
+                      ("buyer", f"/portal/invoices/{inv['id']}.pdf")):
         r = log_in(app, who).get(path)
         assert r.status_code == 200 and r.headers["content-type"] == "application/pdf", who
         assert r.headers["content-disposition"] == f'inline; filename="{inv["number"]}.pdf"'

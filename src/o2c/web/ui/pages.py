@@ -65,11 +65,13 @@ class SecurityHeaders:
                     extra["Content-Security-Policy"] = CSP
                 if not scope["path"].startswith("/static/"):
                     extra["Cache-Control"] = "no-store"
-                headers += [(k.lower().encode(), v.encode()) for k, v in extra.items() if k.lower().encode() not in have]
+                headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()
+                            if k.lower().encode() not in have]
                 message = {**message, "headers": headers}
             await send(message)
 
         return await self.app(scope, receive, start)
+
 
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                   trim_blocks=True, lstrip_blocks=True)
