@@ -205,3 +205,20 @@ def test_an_htmx_redirect_is_quoted_as_a_location_is(app):
     r = c.post("/login", data={"username": "desk", "password": PASSWORD, "next": typed},
                headers={"HX-Request": "true"}, follow_redirects=False)
     assert r.headers["HX-Redirect"] == plain.headers["location"] == "/app/orders?q=Zo%C3%AB%20&%20co"
+
+
+def test_the_throttle_forgets_old_failures_before_a_username_still_locked():
+    from o2c.web.ui.routes import LOCK_SECONDS, MAX_FAILURES, LoginThrottle
+
+    clock = _Clock()
+    throttle = LoginThrottle(clock)
+    throttle.MAX_NAMES = 3
+    throttle.failed("old-1")
+    throttle.failed("old-2")
+    clock.now += LOCK_SECONDS + 1
+    for _ in range(MAX_FAILURES):
+        throttle.failed("target")
+    throttle.failed("flood-1")  # full: the two old names go, the locked one stays
+    throttle.failed("flood-2")
+    assert throttle.wait_seconds("target") == LOCK_SECONDS
+    assert throttle.wait_seconds("old-1") == 0

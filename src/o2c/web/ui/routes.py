@@ -57,9 +57,12 @@ class LoginThrottle:
 
     def failed(self, username: str) -> None:
         with self._lock:
-            if len(self._failures) >= self.MAX_NAMES:
-                self._failures.pop(next(iter(self._failures)))
-            self._failures.setdefault(self._key(username), deque(maxlen=MAX_FAILURES)).append(self.clock())
+            now = self.clock()
+            if len(self._failures) >= self.MAX_NAMES:  # forget what no longer counts first, then the oldest
+                stale = [k for k, t in self._failures.items() if now - t[-1] > max(WINDOW_SECONDS, LOCK_SECONDS)]
+                for k in stale or [next(iter(self._failures))]:
+                    del self._failures[k]
+            self._failures.setdefault(self._key(username), deque(maxlen=MAX_FAILURES)).append(now)
 
     def succeeded(self, username: str) -> None:
         with self._lock:
