@@ -158,6 +158,7 @@ def profile_dashboard(app, n: int = 5) -> list[tuple[str, float]]:
     with read_session() as s:
         company_id = s.execute(text("SELECT id FROM companies WHERE code = 'BENCH'")).scalar()
         company = s.get(Company, company_id)
+        kpis.without_jit(s)  # as kpis.dashboard does
         tz, today = ZoneInfo(company.timezone), clock.today_in(company.timezone)
         since = clock.now() - timedelta(days=kpis.DAYS)
         parts = {
