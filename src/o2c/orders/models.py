@@ -76,6 +76,7 @@ class Order(ShipToColumns, Base):
         Index("ix_orders_po_only", "company_id", "po_number"),
         Index("ix_orders_status", "company_id", "status", "id"),
         Index("ix_orders_customer", "customer_id", "id"),
+        Index("ix_orders_created", "company_id", "created_at"),  # the dashboard's window of recent orders
     )
 
     @property
