@@ -70,9 +70,9 @@ def invoices(ui: PortalDep, before: int | None = None):
         rows = billing.list_invoices(s, ui.actor, ui.company_id, before_id=before, limit=PAGE)
         views = billing.invoice_views(s, rows)
         notes = [billing.credit_note_view(s, n) for n in billing.list_credit_notes(s, ui.actor, ui.company_id, limit=PAGE)]
+        next_url = f"/portal/invoices?before={rows[-1].id}" if len(rows) == PAGE else None  # rows expire after
     for v in views:
         v["state"] = _state(v, today)
-    next_url = f"/portal/invoices?before={rows[-1].id}" if len(rows) == PAGE else None
     return page(ui, "portal/account/invoices.html", active="/portal/invoices", title="Invoices", invoices=views,
                 notes=notes, next_url=next_url)
 
@@ -214,7 +214,7 @@ def returns_list(ui: PortalDep, before: int | None = None):
         rows = returns.list_returns(s, ui.actor, ui.company_id, before_id=before, limit=PAGE)
         views = returns.views(s, rows)
         recent = [(o.id, o.number) for o in orders.list_orders(s, ui.actor, ui.company_id, limit=PAGE)]
-    next_url = f"/portal/returns?before={rows[-1].id}" if len(rows) == PAGE else None
+        next_url = f"/portal/returns?before={rows[-1].id}" if len(rows) == PAGE else None  # rows expire after
     return page(ui, "portal/account/returns.html", active="/portal/returns", title="Returns", returns=views,
                 orders=recent, next_url=next_url)
 
