@@ -19,6 +19,7 @@ def test_login_by_keyboard_with_the_error_beside_the_field_and_back_to_the_page(
     error = page.locator("#f-password-error")
     assert error.inner_text() == "the username or password is wrong"
     assert page.get_by_label("Password").get_attribute("aria-invalid") == "true"
+    assert page.evaluate("document.activeElement.id") == "f-password"  # the cursor waits in the refused field
     assert page.get_by_label("Username").input_value() == "desk"  # what was typed is kept
     shots.take(page, "login-error-phone")
     page.get_by_label("Password").fill(PASSWORD)

@@ -35,6 +35,10 @@
       document.body.dataset.lastScan = ok ? "ok" : "refused";
       tone(ok);
     });
+    // A form sent back refused: the cursor goes to the first field in error, whose message is beside it
+    // (and read out with it, through aria-describedby).
+    var invalid = document.querySelector("[aria-invalid=true]");
+    if (invalid) { invalid.focus(); }
   });
 
   // Behaviours the pages ask for by data attribute, since the content security policy allows no inline
