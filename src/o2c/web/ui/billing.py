@@ -41,7 +41,7 @@ from o2c.receivables import service as reconciliation
 from o2c.receivables.service import QUEUE
 from o2c.web.ui.context import BackOfficeDep, Ui
 from o2c.web.ui.forms import Errors, errors_of, values
-from o2c.web.ui.pages import page, redirect
+from o2c.web.ui.pages import download, page, redirect
 
 router = APIRouter(include_in_schema=False)
 
@@ -102,10 +102,6 @@ def _customer(s, ui: Ui, code: str | None):
         return None
     found = customers.find(s, ui.company_id, code=code) or customers.find(s, ui.company_id, code=code.upper())
     return found[0] if found else None
-
-
-def _attachment(data: bytes, media: str, name: str) -> Response:
-    return Response(data, media_type=media, headers={"Content-Disposition": f'inline; filename="{name}"'})
 
 
 def _waiting(s, ui: Ui) -> str:
@@ -200,7 +196,7 @@ def invoice_pdf(invoice_id: int, ui: BackOfficeDep):
         inv = billing.get_invoice(s, ui.actor, ui.company_id, invoice_id)
         pdf = documents.invoice_pdf(documents.invoice_document(s, inv))
         name = inv.number
-    return _attachment(pdf, "application/pdf", f"{name}.pdf")
+    return download(pdf, "application/pdf", f"{name}.pdf")
 
 
 @router.get("/app/billing/invoices/{invoice_id}.xml")
@@ -209,7 +205,7 @@ def invoice_xml(invoice_id: int, ui: BackOfficeDep):
     with read_session() as s:
         xml = einvoice.invoice_xml(s, ui.actor, ui.company_id, invoice_id)
         name = billing.get_invoice(s, ui.actor, ui.company_id, invoice_id).number
-    return _attachment(xml, "application/xml", f"{name}.xml")
+    return download(xml, "application/xml", f"{name}.xml")
 
 
 @router.get("/app/billing/invoices/{invoice_id}")
@@ -251,7 +247,7 @@ def credit_note_pdf(note_id: int, ui: BackOfficeDep):
         note = billing.get_credit_note(s, ui.actor, ui.company_id, note_id)
         pdf = documents.invoice_pdf(documents.credit_note_document(s, note))
         name = note.number
-    return _attachment(pdf, "application/pdf", f"{name}.pdf")
+    return download(pdf, "application/pdf", f"{name}.pdf")
 
 
 @router.get("/app/billing/credit-notes/{note_id}.xml")
@@ -260,7 +256,7 @@ def credit_note_xml(note_id: int, ui: BackOfficeDep):
     with read_session() as s:
         xml = einvoice.credit_note_xml(s, ui.actor, ui.company_id, note_id)
         name = billing.get_credit_note(s, ui.actor, ui.company_id, note_id).number
-    return _attachment(xml, "application/xml", f"{name}.xml")
+    return download(xml, "application/xml", f"{name}.xml")
 
 
 @router.get("/app/billing/credit-notes/{note_id}")

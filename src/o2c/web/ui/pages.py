@@ -195,6 +195,14 @@ def fragment(ui: Ui, name: str, status: int = 200, *, activity: bool = True, **c
     return _keep_session(ui, response) if activity else response
 
 
+def download(body: bytes | str, media: str, filename: str, *, inline: bool = True) -> Response:
+    """A document for the browser: shown in it (PDF) or saved (ZPL, XML), never kept in a cache. `filename`
+    is one o2c made (a document number), so it needs no quoting."""
+    disposition = "inline" if inline else "attachment"
+    return Response(body, media_type=media, headers={"Content-Disposition": f'{disposition}; filename="{filename}"',
+                                                     "Cache-Control": "no-store"})
+
+
 def redirect(ui: Ui, url: str, flash: str | None = None) -> Response:
     """After a write: go to `url` (303, so a reload does not post again), with a one-time message."""
     if ui.request.headers.get("HX-Request") and not ui.request.headers.get("HX-Boosted"):

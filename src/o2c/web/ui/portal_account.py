@@ -13,7 +13,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
@@ -29,7 +28,7 @@ from o2c.returns import service as returns
 from o2c.returns.schemas import ReturnIn
 from o2c.web.ui.context import PortalDep, Ui
 from o2c.web.ui.forms import attempt, errors_of, text, values
-from o2c.web.ui.pages import money, page, redirect
+from o2c.web.ui.pages import download, money, page, redirect
 
 router = APIRouter(include_in_schema=False)
 PAGE = 50
@@ -56,11 +55,6 @@ def _state(view: dict, today: date) -> str:
     return view["payment_status"]
 
 
-def _pdf(content: bytes, filename: str) -> Response:
-    return Response(content, media_type=PDF, headers={"Content-Disposition": f'inline; filename="{filename}"',
-                                                      "Cache-Control": "no-store"})
-
-
 # --- invoices and credit notes ----------------------------------------------------------------------
 
 @router.get("/portal/invoices")
@@ -82,7 +76,7 @@ def invoice_pdf(ui: PortalDep, invoice_id: int):
     with read_session() as s:
         inv = billing.get_invoice(s, ui.actor, ui.company_id, invoice_id)
         content = documents.invoice_pdf(documents.invoice_document(s, inv))
-        return _pdf(content, f"{inv.number}.pdf")
+        return download(content, PDF, f"{inv.number}.pdf")
 
 
 @router.get("/portal/credit-notes/{note_id:int}.pdf")
@@ -90,7 +84,7 @@ def credit_note_pdf(ui: PortalDep, note_id: int):
     with read_session() as s:
         note = billing.get_credit_note(s, ui.actor, ui.company_id, note_id)
         content = documents.invoice_pdf(documents.credit_note_document(s, note))
-        return _pdf(content, f"{note.number}.pdf")
+        return download(content, PDF, f"{note.number}.pdf")
 
 
 def _invoice(ui: Ui, invoice_id: int) -> tuple[dict, list[dict]]:
@@ -203,7 +197,7 @@ def statement_pdf(ui: PortalDep, request: Request):
         raise ValidationFailed("the statement's dates are not valid",
                                [FieldError(name, "invalid", message) for name, message in errors.items()])
     st = _statement(ui, date_from, as_of)
-    return _pdf(documents.statement_pdf(st), f"statement-{st.customer_code}-{st.as_of.isoformat()}.pdf")
+    return download(documents.statement_pdf(st), PDF, f"statement-{st.customer_code}-{st.as_of.isoformat()}.pdf")
 
 
 # --- returns ----------------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
@@ -25,7 +24,7 @@ from o2c.shipping import service as shipping
 from o2c.shipping.schemas import ShipIn
 from o2c.web.ui.context import BackOfficeDep, Ui
 from o2c.web.ui.forms import Errors, attempt, errors_of, text, values
-from o2c.web.ui.pages import fragment, money, page, redirect
+from o2c.web.ui.pages import download, fragment, money, page, redirect
 
 router = APIRouter(include_in_schema=False)
 HOME = "/app/warehouse"
@@ -322,18 +321,12 @@ def ship(shipment_id: IdPath, ui: BackOfficeDep, form: FormDep):
 
 # --- documents: the same bytes as the API's downloads, for a logged-in browser ---------------------
 
-def _document(body: bytes | str, media: str, filename: str, inline: bool) -> Response:
-    disposition = "inline" if inline else "attachment"
-    return Response(body, media_type=media, headers={"Content-Disposition": f'{disposition}; filename="{filename}"',
-                                                     "Cache-Control": "no-store"})
-
-
 @router.get(HOME + "/parcels/{package_id}/label.pdf")
 def label_pdf(package_id: IdPath, ui: BackOfficeDep):
     _viewer(ui)
     with read_session() as s:
         body = shipping.label(s, ui.actor, ui.company_id, package_id, "pdf")
-    return _document(body, "application/pdf", f"label-{package_id}.pdf", inline=True)
+    return download(body, "application/pdf", f"label-{package_id}.pdf", inline=True)
 
 
 @router.get(HOME + "/parcels/{package_id}/label.zpl")
@@ -342,7 +335,7 @@ def label_zpl(package_id: IdPath, ui: BackOfficeDep):
     _viewer(ui)
     with read_session() as s:
         body = shipping.label(s, ui.actor, ui.company_id, package_id, "zpl")
-    return _document(body, "application/zpl", f"label-{package_id}.zpl", inline=False)
+    return download(body, "application/zpl", f"label-{package_id}.zpl", inline=False)
 
 
 @router.get(HOME + "/ship/{shipment_id}/packing-slip.pdf")
@@ -350,4 +343,4 @@ def packing_slip(shipment_id: IdPath, ui: BackOfficeDep):
     _viewer(ui)
     with read_session() as s:
         body = shipping.packing_slip(s, ui.actor, ui.company_id, shipment_id)
-    return _document(body, "application/pdf", f"packing-slip-{shipment_id}.pdf", inline=True)
+    return download(body, "application/pdf", f"packing-slip-{shipment_id}.pdf", inline=True)
