@@ -88,16 +88,25 @@ def shots():
     return Shots()
 
 
+def _trouble(message) -> bool:
+    """A console error, except the one Chromium logs for a form refused on purpose (422: the page shows it)."""
+    return message.type == "error" and "status of 422" not in message.text
+
+
 @pytest.fixture
 def open_as(chromium, server):
     """open_as(user, viewport=DESKTOP) -> a logged-in Playwright page of its own browser context."""
-    contexts = []
+    contexts, problems = [], []
 
     def open_(user: str, viewport: dict = DESKTOP, path: str = "/"):
         ctx = chromium.new_context(viewport=viewport, base_url=server)
         ctx.set_default_timeout(15_000)
         contexts.append(ctx)
         page = ctx.new_page()
+        # Anything the browser complains of (a script error, a file not found, a refusal by the content
+        # security policy) fails the test: the pages must run cleanly, not just look right.
+        page.on("console", lambda m: problems.append(f"{user}: {m.text}") if _trouble(m) else None)
+        page.on("pageerror", lambda e: problems.append(f"{user}: {e}"))
         page.goto(path)
         page.get_by_label("Username").fill(user)
         page.get_by_label("Password").fill(PASSWORD)
@@ -109,3 +118,4 @@ def open_as(chromium, server):
     yield open_
     for ctx in contexts:
         ctx.close()
+    assert not problems, problems
