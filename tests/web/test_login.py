@@ -222,3 +222,20 @@ def test_the_throttle_forgets_old_failures_before_a_username_still_locked():
     throttle.failed("flood-2")
     assert throttle.wait_seconds("target") == LOCK_SECONDS
     assert throttle.wait_seconds("old-1") == 0
+
+
+def test_without_a_configured_key_one_is_made_once_and_kept_private(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    from o2c.web.ui import sessions
+
+    monkeypatch.setenv("O2C_SECRET_FILE", str(tmp_path / "secret"))
+    get_settings.cache_clear()
+    try:
+        first = sessions._secret()
+        assert len(first) >= 40 and sessions._secret() == first  # made once, then read
+        assert stat.S_IMODE(os.stat(tmp_path / "secret").st_mode) == 0o600
+        assert [p.name for p in tmp_path.iterdir()] == ["secret"]  # no temporary file left behind
+    finally:
+        get_settings.cache_clear()

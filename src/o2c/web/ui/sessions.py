@@ -34,13 +34,18 @@ def _secret() -> str:
         return s.secret_key.get_secret_value()
     path = Path(s.secret_file)
     if not path.exists():
-        # Created once and shared by every process on this machine; O_EXCL so two racing starts agree.
+        # Written whole under a temporary name, then linked into place: a process racing this one either
+        # links first (and its key is everyone's) or finds the file complete, never half written.
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_urlsafe(48))
+            os.link(tmp, path)
         except FileExistsError:
-            pass
+            pass  # another process linked its key first: that one is used
+        finally:
+            os.unlink(tmp)
     return path.read_text().strip()
 
 
