@@ -175,6 +175,19 @@ def list_customers(session: Session, actor: Actor, company_id: int, after: int, 
     return [customer_view(session, company_id, cid) for cid in session.scalars(stmt)]
 
 
+def text_match(q: str):
+    """The condition 'code, legal name or VAT number contains q' (any case; the VAT number also without
+    its spaces), for this search and for other stages' searches by customer (a subquery of ids)."""
+    vat = "".join(q.split()).upper()
+    return (Customer.code.icontains(q, autoescape=True) | Customer.legal_name.icontains(q, autoescape=True)
+            | Customer.tax_id.icontains(vat, autoescape=True))
+
+
+def ids_matching(q: str):
+    """A subquery of the ids of the customers `text_match` finds."""
+    return select(Customer.id).where(text_match(q))
+
+
 def search(session: Session, actor: Actor, company_id: int, *, q: str | None = None, status: str | None = None,
            after: int = 0, limit: int = 50) -> list[dict]:
     """The back office's customer list, by id: those whose code, legal name or VAT number contains `q`
@@ -191,9 +204,7 @@ def search(session: Session, actor: Actor, company_id: int, *, q: str | None = N
         stmt = stmt.where(Customer.status == status)
     q = (q or "").strip()
     if q:
-        vat = "".join(q.split()).upper()
-        stmt = stmt.where(Customer.code.icontains(q, autoescape=True) | Customer.legal_name.icontains(q, autoescape=True)
-                          | Customer.tax_id.icontains(vat, autoescape=True))
+        stmt = stmt.where(text_match(q))
     return [{"id": c.id, "code": c.code, "legal_name": c.legal_name, "tax_id": c.tax_id, "status": c.status,
              "compliance_hold": c.compliance_hold, "currency": acc.currency, "credit_limit": acc.credit_limit}
             for c, acc in session.execute(stmt)]

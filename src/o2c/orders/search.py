@@ -6,12 +6,12 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from o2c.core.auth import Actor, require
 from o2c.core.listing import newest_first
-from o2c.customers.models import Customer
+from o2c.customers import service as customers
 from o2c.orders.models import Order, OrderHold
 
 _NUMBER = re.compile(r"^(?:SO)?0*(\d{1,12})$", re.IGNORECASE)
@@ -30,11 +30,10 @@ class OrderQuery:
 
 def _text_match(text: str):
     """An order number ("SO00000012" or "12") finds that order; any text finds the PO numbers and the
-    customers' codes and names that contain it (case does not matter)."""
-    needle = text.strip().lower()
-    customers = select(Customer.id).where(or_(func.lower(Customer.code).contains(needle, autoescape=True),
-                                              func.lower(Customer.legal_name).contains(needle, autoescape=True)))
-    found = [func.lower(Order.po_number).contains(needle, autoescape=True), Order.customer_id.in_(customers)]
+    customers (code, name or VAT number, through the customer stage) that contain it, in any case."""
+    needle = text.strip()
+    found = [Order.po_number.icontains(needle, autoescape=True),
+             Order.customer_id.in_(customers.ids_matching(needle))]
     number = _NUMBER.match(text.strip())
     if number:
         found.append(Order.id == int(number.group(1)))
